@@ -1,0 +1,74 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "http/message.hpp"
+#include "http/router.hpp"
+
+namespace confidant::auth {
+class JwtCodec;
+}
+namespace confidant::storage {
+class Store;
+}
+namespace confidant::cache {
+class Cache;
+}
+namespace confidant::ratelimit {
+class RateLimiter;
+}
+namespace confidant::llm {
+class ResilientProvider;
+}
+namespace confidant::obs {
+class MetricsRegistry;
+}
+namespace confidant::domain {
+class Users;
+class Chat;
+}  // namespace confidant::domain
+
+namespace confidant::api {
+
+/// What the handlers need, built by app/wiring.cpp. Pointers may be null when a subsystem is
+/// not configured (then its endpoints answer accordingly).
+struct Services {
+    const config::Settings* settings = nullptr;
+    storage::Store* store = nullptr;
+    domain::Users* users = nullptr;
+    domain::Chat* chat = nullptr;
+    const auth::JwtCodec* jwt = nullptr;
+    ratelimit::RateLimiter* limiter = nullptr;
+    cache::Cache* cache = nullptr;
+    llm::ResilientProvider* llm = nullptr;
+    obs::MetricsRegistry* metrics = nullptr;
+    /// Extra readiness checks by name ("cache", "queue", "llm"): value "ok", "degraded", ...
+    std::function<Task<std::vector<std::pair<std::string, std::string>>>()> readiness_checks;
+};
+
+/// The authenticated caller.
+struct Caller {
+    std::int64_t user_id = 0;
+    std::string role;          ///< from the stored user, not the token
+    std::string profile_json;  ///< the API `User` JSON (from the cache)
+    bool is_admin() const { return role == "admin"; }
+};
+
+using AuthedHandler = std::function<Task<http::Response>(http::Request&, Caller&)>;
+
+/// 401 without a valid token for an existing user; then calls `h`.
+http::Handler require_user(Services& s, AuthedHandler h);
+/// As require_user, then 403 unless role admin, then the per-admin rate limit (429).
+http::Handler require_admin(Services& s, AuthedHandler h);
+
+void add_auth_routes(http::Router& r, Services& s);
+void add_me_routes(http::Router& r, Services& s);
+void add_ops_routes(http::Router& r, Services& s);
+void add_chat_routes(http::Router& r, Services& s);
+void add_openai_routes(http::Router& r, Services& s);
+void add_admin_routes(http::Router& r, Services& s);
+
+}  // namespace confidant::api

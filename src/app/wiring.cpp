@@ -1,0 +1,326 @@
+#include "app/wiring.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/resource.h>
+
+#include <thread>
+
+#include "api/context.hpp"
+#include "auth/jwt.hpp"
+#include "auth/password.hpp"
+#include "cache/cached.hpp"
+#include "cache/local/local_cache.hpp"
+#include "cache/single_flight.hpp"
+#include "core/blocking_pool.hpp"
+#include "domain/chat.hpp"
+#include "domain/users.hpp"
+#include "http/client/client.hpp"
+#include "http/http_metrics.hpp"
+#include "http/server.hpp"
+#include "llm/gemini/gemini_provider.hpp"
+#include "llm/offline/offline_provider.hpp"
+#include "llm/openai/openai_provider.hpp"
+#include "llm/resilience/resilient_provider.hpp"
+#include "obs/metrics.hpp"
+#include "ratelimit/local_rate_limiter.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+#include "app/collectors.hpp"
+#include "app/redis_parts.hpp"
+
+namespace confidant::app {
+
+namespace asio = boost::asio;
+
+struct App::Parts {
+    explicit Parts(const config::Settings& s)
+        : settings(s),
+          threads(s.http_threads != 0 ? s.http_threads : std::max(1u, std::thread::hardware_concurrency())),
+          ioc(static_cast<int>(threads)),
+          hash_pool(2, "argon2"),
+          store(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url), s.sqlite_threads}),
+          jwt(make_secret(s)),
+          hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast() : auth::PasswordSettings{},
+                 hash_pool) {}
+
+    static std::string make_secret(const config::Settings& s) {
+        if (s.jwt_secret) {
+            return *s.jwt_secret;
+        }
+        spdlog::warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart");
+        return auth::random_secret();
+    }
+
+    // Runs `task` to completion on the io_context (used before serving and by subcommands).
+    template <class T>
+    T run_sync(Task<T> task) {
+        auto fut = asio::co_spawn(ioc, std::move(task), asio::use_future);
+        if (ioc.stopped()) {
+            ioc.restart();
+        }
+        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            ioc.run_one_for(std::chrono::milliseconds(50));
+        }
+        return fut.get();
+    }
+
+    void build_services();
+
+    const config::Settings& settings;
+    std::size_t threads;
+    asio::io_context ioc;
+    BlockingPool hash_pool;
+    storage::SqliteStore store;
+    auth::JwtCodec jwt;
+    auth::PasswordHasher hasher;
+
+    std::unique_ptr<cache::LocalCache> local_cache;
+    std::unique_ptr<RedisParts> redis;
+    cache::Cache* cache = nullptr;
+    cache::SingleFlight<std::string> flight;
+    std::unique_ptr<cache::Cached> cached;
+    std::unique_ptr<ratelimit::RateLimiter> local_limiter;
+    ratelimit::RateLimiter* limiter = nullptr;
+
+    std::shared_ptr<http_client::Client> http_client;
+    std::unique_ptr<llm::ResilientProvider> llm;
+    std::unique_ptr<domain::Users> users;
+    std::unique_ptr<domain::Chat> chat;
+
+    obs::MetricsRegistry metrics;
+    api::Services services;
+    http::Router router;
+};
+
+void App::Parts::build_services() {
+    const auto& s = settings;
+    if (s.cache_enabled) {
+        cache::LocalCacheSettings lcs;
+        lcs.max_entries = s.cache_l1_max_entries;
+        lcs.max_bytes = s.cache_l1_max_mb << 20;
+        lcs.default_ttl = std::chrono::seconds(s.cache_ttl_s);
+        local_cache = std::make_unique<cache::LocalCache>(lcs);
+        cache = local_cache.get();
+    }
+    if (s.redis_url) {
+        redis = std::make_unique<RedisParts>(ioc.get_executor(), s, local_cache.get());
+        if (s.cache_enabled) {
+            cache = redis->cache();
+        }
+        limiter = redis->limiter();
+    } else {
+        local_limiter = std::make_unique<ratelimit::LocalRateLimiter>();
+        limiter = local_limiter.get();
+    }
+    if (cache != nullptr) {
+        cache::CachedSettings cs;
+        cs.default_ttl = std::chrono::seconds(s.cache_ttl_s);
+        cached = std::make_unique<cache::Cached>(*cache, flight, cs);
+    }
+
+    std::shared_ptr<llm::Provider> inner;
+    if (s.llm_provider == "gemini" || s.llm_provider == "openai") {
+        http_client = std::make_shared<http_client::Client>(ioc.get_executor());
+    }
+    if (s.llm_provider == "gemini") {
+        llm::GeminiSettings gs;
+        gs.api_key = s.gemini_api_key.value_or("");
+        gs.model = s.gemini_model;
+        gs.base_url = s.gemini_base_url;
+        inner = std::make_shared<llm::GeminiProvider>(gs, http_client);
+    } else if (s.llm_provider == "openai") {
+        llm::OpenAiSettings os;
+        os.base_url = s.openai_base_url;
+        os.api_key = s.openai_api_key.value_or("");
+        os.model = s.openai_model;
+        inner = std::make_shared<llm::OpenAiProvider>(os, http_client);
+    } else {
+        inner = std::make_shared<llm::OfflineProvider>();
+    }
+    llm::ResilienceSettings rs;
+    rs.attempt_timeout = std::chrono::milliseconds(s.llm_attempt_timeout_ms);
+    rs.deadline = std::chrono::milliseconds(s.llm_deadline_ms);
+    rs.first_token_timeout = std::chrono::milliseconds(s.llm_first_token_timeout_ms);
+    rs.stall_timeout = std::chrono::milliseconds(s.llm_stall_timeout_ms);
+    rs.max_retries = s.llm_max_retries;
+    rs.retry_budget_ratio = s.llm_retry_budget_ratio;
+    rs.max_concurrent = s.llm_max_concurrent;
+    rs.breaker.window_size = s.llm_breaker_window;
+    rs.breaker.minimum_calls = s.llm_breaker_min_calls;
+    rs.breaker.failure_rate_threshold = s.llm_breaker_failure_rate;
+    rs.breaker.slow_call_rate_threshold = s.llm_breaker_slow_call_rate;
+    rs.breaker.slow_call_duration = std::chrono::milliseconds(s.llm_breaker_slow_call_ms);
+    rs.breaker.open_duration = std::chrono::seconds(s.llm_breaker_open_s);
+    rs.breaker.half_open_max_calls = s.llm_breaker_half_open_calls;
+    llm = std::make_unique<llm::ResilientProvider>(inner, rs);
+
+    domain::UserSettings us;
+    us.token_ttl = std::chrono::seconds(s.jwt_ttl_s);
+    us.profile_ttl = std::chrono::seconds(s.cache_ttl_s);
+    us.free_messages_per_day = s.free_messages_per_day;
+    us.premium_messages_per_day = s.premium_messages_per_day;
+    users = std::make_unique<domain::Users>(store, hasher, jwt, cached.get(), us);
+    domain::ChatSettings chs;
+    chs.history_context_messages = s.history_context_messages;
+    chs.chat_rate_limit_per_minute = s.chat_rate_limit_per_minute;
+    chs.history_ttl = std::chrono::seconds(s.cache_ttl_s);
+    chat = std::make_unique<domain::Chat>(store, *users, *llm, cached.get(), limiter, chs);
+
+    services.settings = &settings;
+    services.store = &store;
+    services.users = users.get();
+    services.chat = chat.get();
+    services.jwt = &jwt;
+    services.limiter = limiter;
+    services.cache = cache;
+    services.llm = llm.get();
+    services.metrics = &metrics;
+    services.readiness_checks = [this]() -> Task<std::vector<std::pair<std::string, std::string>>> {
+        std::vector<std::pair<std::string, std::string>> out;
+        if (cache == nullptr) {
+            out.emplace_back("cache", "disabled");
+        } else {
+            auto st = co_await cache->stats();
+            out.emplace_back("cache", st.status == "active" ? "ok" : st.status);
+        }
+        out.emplace_back("queue", "not_configured");
+        const auto breakers = llm->breakers();
+        out.emplace_back("llm", breakers.empty() || breakers.front().state == "closed" ? "ok"
+                                                                                     : std::string(breakers.front().state));
+        co_return out;
+    };
+
+    api::add_ops_routes(router, services);
+    api::add_auth_routes(router, services);
+    api::add_me_routes(router, services);
+    api::add_chat_routes(router, services);
+    api::add_openai_routes(router, services);
+    api::add_admin_routes(router, services);
+}
+
+App::App(const config::Settings& settings) : parts_(std::make_unique<Parts>(settings)) {}
+
+App::~App() = default;
+
+int App::migrate() {
+    const int version = parts_->run_sync(parts_->store.migrate());
+    spdlog::info("database schema at version {}", version);
+    return 0;
+}
+
+int App::create_user(const std::string& username, const std::string& password, bool admin) {
+    auto& p = *parts_;
+    p.run_sync(p.store.migrate());
+    auto hash = p.run_sync(p.hasher.hash(password));
+    storage::NewUser nu;
+    nu.username = username;
+    nu.password_hash = std::move(hash);
+    nu.role = admin ? "admin" : "user";
+    nu.display_name = username;
+    auto created = p.run_sync(p.store.create_user(std::move(nu)));
+    if (!created) {
+        std::fprintf(stderr, "confidant: %s\n", created.error().message.c_str());
+        return 1;
+    }
+    std::printf("created %s \"%s\" with id %lld\n", admin ? "admin" : "user", username.c_str(),
+                static_cast<long long>(created->id));
+    return 0;
+}
+
+namespace {
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+}  // namespace
+
+int App::serve() {
+    auto& p = *parts_;
+    const auto& s = p.settings;
+    raise_fd_limit();
+    const int version = p.run_sync(p.store.migrate());
+    spdlog::info("database {} at schema version {}", s.database_url, version);
+    p.build_services();
+    if (s.admin_username && s.admin_password) {
+        p.run_sync(p.users->ensure_admin(*s.admin_username, *s.admin_password));
+    }
+
+    http::HttpMetrics http_metrics(p.router);
+    p.metrics.add([&http_metrics](std::string& out) { http_metrics.render(out); });
+    add_collectors(p.metrics, p.local_cache.get(), p.llm.get(), p.redis.get());
+
+    http::ServerSettings hs;
+    hs.host = s.host;
+    hs.port = s.port;
+    hs.max_body_bytes = s.max_body_bytes;
+    hs.max_header_bytes = s.max_header_bytes;
+    hs.header_timeout = std::chrono::seconds(s.header_timeout_s);
+    hs.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
+    hs.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    http::Server server(p.ioc, hs, p.router, http_metrics);
+    const auto port = server.listen();
+    server.start();
+    spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})", CONFIDANT_VERSION,
+                 s.host, port, p.threads, p.llm->name(),
+                 p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
+    // Machine-readable line for scripts and tests that start us on port 0.
+    std::printf("listening on %s:%u\n", s.host.c_str(), static_cast<unsigned>(port));
+    std::fflush(stdout);
+
+    if (p.cached && s.cache_warmup_users > 0) {
+        asio::co_spawn(p.ioc, [&p, n = s.cache_warmup_users]() -> Task<void> {
+            const auto t0 = std::chrono::steady_clock::now();
+            const int loaded = co_await p.users->warm_up(n);
+            spdlog::info("cache warm-up: loaded {} user profiles in {} ms", loaded,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+        }, [](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::warn("cache warm-up failed: {}", ex.what());
+                }
+            }
+        });
+    }
+
+    asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) {
+            return;
+        }
+        spdlog::info("signal {}: draining (up to {} s)", sig, s.drain_timeout_s);
+        asio::co_spawn(p.ioc, [&]() -> Task<void> {
+            co_await server.drain();
+            if (p.redis) {
+                co_await p.redis->close();
+            }
+            p.ioc.stop();
+        }, [&](std::exception_ptr e) {
+            if (e) {
+                spdlog::error("drain failed");
+            }
+            p.ioc.stop();
+        });
+    });
+
+    std::vector<std::thread> workers;
+    for (std::size_t i = 1; i < p.threads; ++i) {
+        workers.emplace_back([&p] { p.ioc.run(); });
+    }
+    p.ioc.run();
+    for (auto& t : workers) {
+        t.join();
+    }
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace confidant::app

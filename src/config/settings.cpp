@@ -1,0 +1,285 @@
+#include "config/settings.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+extern char** environ;
+
+namespace confidant::config {
+
+namespace {
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+        s.remove_suffix(1);
+    }
+    return std::string(s);
+}
+
+class Reader {
+public:
+    explicit Reader(const Environment& env) : env_(env) {}
+
+    std::optional<std::string> raw(const char* name) const {
+        auto it = env_.find(name);
+        if (it == env_.end() || it->second.empty()) {
+            return std::nullopt;
+        }
+        return it->second;
+    }
+
+    void string(const char* name, std::string& out) const {
+        if (auto v = raw(name)) {
+            out = *v;
+        }
+    }
+    void optional_string(const char* name, std::optional<std::string>& out) const {
+        if (auto v = raw(name)) {
+            out = *v;
+        }
+    }
+
+    template <class T>
+    void integer(const char* name, T& out, long long min, long long max) const {
+        auto v = raw(name);
+        if (!v) {
+            return;
+        }
+        long long parsed = 0;
+        const auto s = trim(*v);
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+        if (ec != std::errc() || ptr != s.data() + s.size() || parsed < min || parsed > max) {
+            throw ConfigError(fmt::format("{}: expected an integer in {}..{}, got \"{}\"", name, min, max, *v));
+        }
+        out = static_cast<T>(parsed);
+    }
+
+    void number(const char* name, double& out, double min, double max) const {
+        auto v = raw(name);
+        if (!v) {
+            return;
+        }
+        const auto s = trim(*v);
+        char* end = nullptr;
+        errno = 0;
+        const double parsed = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(parsed) || parsed < min ||
+            parsed > max) {
+            throw ConfigError(fmt::format("{}: expected a number in {}..{}, got \"{}\"", name, min, max, *v));
+        }
+        out = parsed;
+    }
+
+    void boolean(const char* name, bool& out) const {
+        auto v = raw(name);
+        if (!v) {
+            return;
+        }
+        std::string s = trim(*v);
+        for (auto& c : s) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (s == "1" || s == "true" || s == "yes" || s == "on") {
+            out = true;
+        } else if (s == "0" || s == "false" || s == "no" || s == "off") {
+            out = false;
+        } else {
+            throw ConfigError(fmt::format("{}: expected true or false, got \"{}\"", name, *v));
+        }
+    }
+
+    void one_of(const char* name, std::string& out, std::initializer_list<const char*> allowed) const {
+        auto v = raw(name);
+        if (!v) {
+            return;
+        }
+        for (const char* a : allowed) {
+            if (*v == a) {
+                out = *v;
+                return;
+            }
+        }
+        std::string list;
+        for (const char* a : allowed) {
+            list += list.empty() ? "" : ", ";
+            list += a;
+        }
+        throw ConfigError(fmt::format("{}: expected one of {}, got \"{}\"", name, list, *v));
+    }
+
+private:
+    const Environment& env_;
+};
+
+}  // namespace
+
+Environment parse_dotenv(const std::string& text) {
+    Environment env;
+    std::istringstream in(text);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        std::string s = trim(line);
+        if (s.empty() || s[0] == '#') {
+            continue;
+        }
+        if (s.rfind("export ", 0) == 0) {
+            s = trim(std::string_view(s).substr(7));
+        }
+        const auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw ConfigError(fmt::format(".env line {}: expected KEY=value", lineno));
+        }
+        const std::string key = trim(std::string_view(s).substr(0, eq));
+        for (char c : key) {
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+                throw ConfigError(fmt::format(".env line {}: bad variable name \"{}\"", lineno, key));
+            }
+        }
+        std::string value = trim(std::string_view(s).substr(eq + 1));
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+        } else if (const auto hash = value.find(" #"); hash != std::string::npos) {
+            value = trim(std::string_view(value).substr(0, hash));  // trailing comment
+        }
+        env[key] = value;
+    }
+    return env;
+}
+
+Environment read_environment(const std::string& dotenv_path) {
+    Environment env;
+    if (std::ifstream f(dotenv_path); f) {
+        std::stringstream ss;
+        ss << f.rdbuf();
+        env = parse_dotenv(ss.str());
+    }
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        std::string_view kv(*e);
+        const auto eq = kv.find('=');
+        if (eq != std::string_view::npos) {
+            env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+        }
+    }
+    return env;
+}
+
+Settings load(const Environment& env) {
+    Settings s;
+    Reader r(env);
+    r.string("HOST", s.host);
+    r.integer("PORT", s.port, 0, 65535);
+    r.integer("HTTP_THREADS", s.http_threads, 0, 256);
+    r.integer("MAX_BODY_BYTES", s.max_body_bytes, 1, 1LL << 30);
+    r.integer("MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1 << 20);
+    r.integer("HEADER_TIMEOUT_SECONDS", s.header_timeout_s, 1, 3600);
+    r.integer("IDLE_TIMEOUT_SECONDS", s.idle_timeout_s, 1, 86400);
+    r.integer("DRAIN_TIMEOUT_SECONDS", s.drain_timeout_s, 0, 3600);
+
+    r.string("DATABASE_URL", s.database_url);
+    if (s.database_url.rfind("sqlite://", 0) != 0 && s.database_url.rfind("postgresql://", 0) != 0 &&
+        s.database_url.rfind("postgres://", 0) != 0) {
+        throw ConfigError(fmt::format("DATABASE_URL: expected sqlite://PATH or postgresql://..., got \"{}\"",
+                                      s.database_url));
+    }
+    if (s.database_url.rfind("sqlite://", 0) != 0) {
+        throw ConfigError("DATABASE_URL: the PostgreSQL backend is not built yet; use sqlite://PATH");
+    }
+    r.integer("DB_POOL_SIZE", s.db_pool_size, 1, 1000);
+    r.integer("DB_MAX_OVERFLOW", s.db_max_overflow, 0, 1000);
+    r.integer("DB_POOL_RECYCLE", s.db_pool_recycle_s, 0, 86400 * 7);
+    r.integer("SQLITE_THREADS", s.sqlite_threads, 1, 64);
+
+    r.optional_string("REDIS_URL", s.redis_url);
+    if (s.redis_url && s.redis_url->rfind("redis://", 0) != 0) {
+        throw ConfigError(fmt::format("REDIS_URL: expected redis://[user:pass@]host:port/db, got \"{}\"", *s.redis_url));
+    }
+    r.integer("REDIS_MAX_CONNECTIONS", s.redis_max_connections, 1, 10000);
+    r.integer("REDIS_HEALTH_CHECK_INTERVAL", s.redis_health_check_interval_s, 1, 86400);
+    r.boolean("REDIS_RETRY_ON_TIMEOUT", s.redis_retry_on_timeout);
+    r.integer("REDIS_RETRY_ATTEMPTS", s.redis_retry_attempts, 0, 10);
+    r.number("REDIS_RETRY_MIN_WAIT", s.redis_retry_min_wait_s, 0, 60);
+    r.number("REDIS_RETRY_MAX_WAIT", s.redis_retry_max_wait_s, 0, 600);
+    if (s.redis_retry_max_wait_s < s.redis_retry_min_wait_s) {
+        throw ConfigError("REDIS_RETRY_MAX_WAIT: must not be below REDIS_RETRY_MIN_WAIT");
+    }
+    r.boolean("CACHE_ENABLED", s.cache_enabled);
+    r.integer("CACHE_TTL_SECONDS", s.cache_ttl_s, 1, 86400 * 30);
+    r.integer("CACHE_L1_TTL_SECONDS", s.cache_l1_ttl_s, 1, 86400);
+    r.integer("CACHE_L1_MAX_ENTRIES", s.cache_l1_max_entries, 16, 100'000'000);
+    r.integer("CACHE_L1_MAX_MB", s.cache_l1_max_mb, 1, 1 << 20);
+    r.integer("CACHE_WARMUP_USERS", s.cache_warmup_users, 0, 1'000'000);
+
+    r.optional_string("JWT_SECRET", s.jwt_secret);
+    if (s.jwt_secret && s.jwt_secret->size() < 16) {
+        throw ConfigError("JWT_SECRET: must be at least 16 characters");
+    }
+    r.integer("JWT_TTL_SECONDS", s.jwt_ttl_s, 60, 86400 * 365);
+    r.optional_string("ADMIN_USERNAME", s.admin_username);
+    r.optional_string("ADMIN_PASSWORD", s.admin_password);
+    if (s.admin_username.has_value() != s.admin_password.has_value()) {
+        throw ConfigError(s.admin_username ? "ADMIN_PASSWORD: required when ADMIN_USERNAME is set"
+                                           : "ADMIN_USERNAME: required when ADMIN_PASSWORD is set");
+    }
+    r.integer("ADMIN_RATE_LIMIT_PER_MINUTE", s.admin_rate_limit_per_minute, 1, 1'000'000);
+    r.one_of("PASSWORD_HASH_PROFILE", s.password_hash_profile, {"interactive", "fast"});
+
+    r.optional_string("GEMINI_API_KEY", s.gemini_api_key);
+    s.llm_provider = s.gemini_api_key ? "gemini" : "offline";
+    r.one_of("LLM_PROVIDER", s.llm_provider, {"gemini", "openai", "offline"});
+    r.string("GEMINI_MODEL", s.gemini_model);
+    r.string("GEMINI_BASE_URL", s.gemini_base_url);
+    if (s.gemini_base_url.rfind("http://", 0) != 0 && s.gemini_base_url.rfind("https://", 0) != 0) {
+        throw ConfigError(fmt::format("GEMINI_BASE_URL: expected an http:// or https:// URL, got \"{}\"",
+                                      s.gemini_base_url));
+    }
+    if (s.llm_provider == "gemini" && !s.gemini_api_key) {
+        throw ConfigError("GEMINI_API_KEY: required when LLM_PROVIDER=gemini");
+    }
+    r.string("OPENAI_BASE_URL", s.openai_base_url);
+    if (s.openai_base_url.rfind("http://", 0) != 0 && s.openai_base_url.rfind("https://", 0) != 0) {
+        throw ConfigError(fmt::format("OPENAI_BASE_URL: expected an http:// or https:// URL, got \"{}\"",
+                                      s.openai_base_url));
+    }
+    r.optional_string("OPENAI_API_KEY", s.openai_api_key);
+    r.string("OPENAI_MODEL", s.openai_model);
+    r.integer("LLM_ATTEMPT_TIMEOUT_MS", s.llm_attempt_timeout_ms, 10, 600'000);
+    r.integer("LLM_DEADLINE_MS", s.llm_deadline_ms, 10, 3'600'000);
+    r.integer("LLM_FIRST_TOKEN_TIMEOUT_MS", s.llm_first_token_timeout_ms, 10, 600'000);
+    r.integer("LLM_STALL_TIMEOUT_MS", s.llm_stall_timeout_ms, 10, 600'000);
+    r.integer("LLM_MAX_RETRIES", s.llm_max_retries, 0, 10);
+    r.number("LLM_RETRY_BUDGET_RATIO", s.llm_retry_budget_ratio, 0, 10);
+    r.integer("LLM_MAX_CONCURRENT", s.llm_max_concurrent, 1, 1'000'000);
+    r.integer("LLM_BREAKER_WINDOW", s.llm_breaker_window, 1, 100'000);
+    r.integer("LLM_BREAKER_MIN_CALLS", s.llm_breaker_min_calls, 1, 100'000);
+    r.number("LLM_BREAKER_FAILURE_RATE", s.llm_breaker_failure_rate, 0.01, 1.0);
+    r.number("LLM_BREAKER_SLOW_CALL_RATE", s.llm_breaker_slow_call_rate, 0.01, 1.0);
+    r.integer("LLM_BREAKER_SLOW_CALL_MS", s.llm_breaker_slow_call_ms, 1, 3'600'000);
+    r.integer("LLM_BREAKER_OPEN_SECONDS", s.llm_breaker_open_s, 1, 86400);
+    r.integer("LLM_BREAKER_HALF_OPEN_CALLS", s.llm_breaker_half_open_calls, 1, 1000);
+    r.integer("HISTORY_CONTEXT_MESSAGES", s.history_context_messages, 0, 200);
+    r.integer("FREE_MESSAGES_PER_DAY", s.free_messages_per_day, 0, 10'000'000);
+    r.integer("PREMIUM_MESSAGES_PER_DAY", s.premium_messages_per_day, 0, 10'000'000);
+    r.integer("CHAT_RATE_LIMIT_PER_MINUTE", s.chat_rate_limit_per_minute, 1, 10'000'000);
+    r.integer("CHAT_HISTORY_RETENTION_DAYS", s.chat_history_retention_days, 1, 36500);
+
+    r.one_of("QUEUE_BACKEND", s.queue_backend, {"db", "redis"});
+    r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 1, 1024);
+    r.one_of("TTS_PROVIDER", s.tts_provider, {"espeak", "gemini"});
+
+    r.one_of("LOG_LEVEL", s.log_level, {"trace", "debug", "info", "warn", "error"});
+    r.one_of("LOG_FORMAT", s.log_format, {"text", "json"});
+    return s;
+}
+
+}  // namespace confidant::config

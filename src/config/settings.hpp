@@ -1,0 +1,110 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace confidant::config {
+
+/// Every setting of the program, read from the environment (and `.env`) by `load()`.
+/// Components get the part they need as their own Settings struct, built in app/wiring.cpp.
+struct Settings {
+    // HTTP
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8000;
+    std::size_t http_threads = 0;  ///< 0 = one per core
+    std::size_t max_body_bytes = 1 << 20;
+    std::size_t max_header_bytes = 16 << 10;
+    long header_timeout_s = 10;
+    long idle_timeout_s = 60;
+    long drain_timeout_s = 10;
+
+    // Storage
+    std::string database_url = "sqlite://./data/confidant.db";
+    std::size_t db_pool_size = 20;
+    std::size_t db_max_overflow = 10;
+    long db_pool_recycle_s = 1800;
+    std::size_t sqlite_threads = 4;
+
+    // Redis and cache
+    std::optional<std::string> redis_url;
+    std::size_t redis_max_connections = 50;
+    long redis_health_check_interval_s = 30;
+    bool redis_retry_on_timeout = true;
+    int redis_retry_attempts = 2;
+    double redis_retry_min_wait_s = 0.5;
+    double redis_retry_max_wait_s = 2.0;
+    bool cache_enabled = true;
+    long cache_ttl_s = 600;
+    long cache_l1_ttl_s = 5;
+    std::size_t cache_l1_max_entries = 100'000;
+    std::size_t cache_l1_max_mb = 64;
+    int cache_warmup_users = 1000;
+
+    // Auth
+    std::optional<std::string> jwt_secret;
+    long jwt_ttl_s = 86400;
+    std::optional<std::string> admin_username;
+    std::optional<std::string> admin_password;
+    long admin_rate_limit_per_minute = 10;
+    std::string password_hash_profile = "interactive";  ///< interactive | fast (tests)
+
+    // Chat and LLM
+    std::string llm_provider = "offline";  ///< gemini | openai | offline
+    std::optional<std::string> gemini_api_key;
+    std::string gemini_model = "gemini-2.0-flash";
+    std::string gemini_base_url = "https://generativelanguage.googleapis.com";
+    std::string openai_base_url = "http://127.0.0.1:8080";
+    std::optional<std::string> openai_api_key;
+    std::string openai_model = "gpt-4o-mini";
+    long llm_attempt_timeout_ms = 20000;
+    long llm_deadline_ms = 45000;
+    long llm_first_token_timeout_ms = 15000;
+    long llm_stall_timeout_ms = 15000;
+    int llm_max_retries = 2;
+    double llm_retry_budget_ratio = 0.2;
+    std::size_t llm_max_concurrent = 4096;
+    int llm_breaker_window = 20;
+    int llm_breaker_min_calls = 10;
+    double llm_breaker_failure_rate = 0.5;
+    double llm_breaker_slow_call_rate = 0.8;
+    long llm_breaker_slow_call_ms = 10000;
+    long llm_breaker_open_s = 30;
+    int llm_breaker_half_open_calls = 3;
+    int history_context_messages = 20;
+    long free_messages_per_day = 50;
+    long premium_messages_per_day = 1000;
+    long chat_rate_limit_per_minute = 60;
+    long chat_history_retention_days = 90;
+
+    // Later subsystems (validated now so a typo fails early)
+    std::string queue_backend = "db";
+    std::size_t worker_concurrency = 4;
+    std::string tts_provider = "espeak";
+
+    // Logs
+    std::string log_level = "info";
+    std::string log_format = "text";
+};
+
+/// A bad variable: the message names it, e.g. `PORT: expected an integer in 1..65535, got "x"`.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+/// Parses a `.env` file's text: `KEY=value` lines, `#` comments, optional `export `, single or
+/// double quotes. Throws ConfigError naming the line on a malformed one.
+Environment parse_dotenv(const std::string& text);
+/// The process environment merged over `.env` in the working directory (environment wins).
+Environment read_environment(const std::string& dotenv_path = ".env");
+/// Validates and converts; throws ConfigError naming the first bad variable.
+Settings load(const Environment& env);
+
+}  // namespace confidant::config

@@ -1,0 +1,264 @@
+#include "domain/chat.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cache/cached.hpp"
+#include "domain/users.hpp"
+#include "ratelimit/rate_limiter.hpp"
+
+namespace confidant::domain {
+
+namespace {
+
+boost::json::object message_object(const storage::Message& m) {
+    boost::json::object o;
+    o["id"] = m.id;
+    o["role"] = m.role;
+    o["content"] = m.content;
+    o["created_at"] = format_rfc3339(m.created_at);
+    return o;
+}
+
+std::string encode_recent(const std::vector<storage::Message>& msgs, bool more) {
+    boost::json::array a;
+    a.reserve(msgs.size());
+    for (const auto& m : msgs) {
+        a.push_back(boost::json::array{m.id, m.role, m.content, m.created_at});
+    }
+    boost::json::object o;
+    o["m"] = std::move(a);
+    o["more"] = more;
+    return boost::json::serialize(o);
+}
+
+std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std::string_view s,
+                                                                             storage::UserId user) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(s, ec);
+    if (ec || !v.is_object()) {
+        return std::nullopt;
+    }
+    const auto& o = v.as_object();
+    const auto* m = o.if_contains("m");
+    const auto* more = o.if_contains("more");
+    if (m == nullptr || !m->is_array() || more == nullptr || !more->is_bool()) {
+        return std::nullopt;
+    }
+    std::vector<storage::Message> out;
+    out.reserve(m->as_array().size());
+    for (const auto& e : m->as_array()) {
+        if (!e.is_array() || e.as_array().size() != 4) {
+            return std::nullopt;
+        }
+        const auto& t = e.as_array();
+        if (!t[0].is_int64() || !t[1].is_string() || !t[2].is_string() || !t[3].is_int64()) {
+            return std::nullopt;
+        }
+        out.push_back(storage::Message{t[0].as_int64(), user, std::string(t[1].as_string()),
+                                       std::string(t[2].as_string()), t[3].as_int64()});
+    }
+    return std::make_pair(std::move(out), more->as_bool());
+}
+
+std::string user_persona(const std::string& profile_json, const std::string& fallback) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(profile_json, ec);
+    if (!ec && v.is_object()) {
+        if (const auto* p = v.as_object().if_contains("companion_persona"); p && p->is_string() && !p->as_string().empty()) {
+            std::string persona(p->as_string());
+            if (const auto* n = v.as_object().if_contains("display_name"); n && n->is_string() && !n->as_string().empty()) {
+                persona += "\nThe user's name is " + std::string(n->as_string()) + ".";
+            }
+            return persona;
+        }
+        if (const auto* n = v.as_object().if_contains("display_name"); n && n->is_string() && !n->as_string().empty()) {
+            return fallback + "\nThe user's name is " + std::string(n->as_string()) + ".";
+        }
+    }
+    return fallback;
+}
+
+}  // namespace
+
+std::string message_json(const storage::Message& m) { return boost::json::serialize(message_object(m)); }
+
+Chat::Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
+           ratelimit::RateLimiter* limiter, const ChatSettings& settings, const Clock& clock)
+    : store_(store), users_(users), provider_(provider), cached_(cached), limiter_(limiter), settings_(settings),
+      clock_(clock) {}
+
+UnixSeconds Chat::now() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch()).count();
+}
+
+std::string Chat::history_key(storage::UserId user) { return "hist:" + std::to_string(user); }
+
+Task<Chat::Recent> Chat::recent(storage::UserId user) {
+    auto load = [this, user]() -> Task<std::string> {
+        auto page = co_await store_.history(user, kRecent, std::nullopt);
+        co_return encode_recent(page.messages, page.has_more);
+    };
+    std::string encoded = cached_ != nullptr ? co_await cached_->get_or_load(history_key(user), settings_.history_ttl, load)
+                                             : co_await load();
+    if (auto decoded = decode_recent(encoded, user)) {
+        co_return Recent{std::move(decoded->first), decoded->second};
+    }
+    // Unreadable cache entry: drop it and read the store directly.
+    if (cached_ != nullptr) {
+        co_await cached_->invalidate_key(history_key(user));
+    }
+    auto page = co_await store_.history(user, kRecent, std::nullopt);
+    co_return Recent{std::move(page.messages), page.has_more};
+}
+
+Task<long> Chat::used_today(storage::UserId user) {
+    const auto stored = co_await store_.count_user_messages_since(user, utc_day_start(now()));
+    std::lock_guard lock(inflight_mutex_);
+    auto it = inflight_.find(user);
+    co_return static_cast<long>(stored) + (it == inflight_.end() ? 0 : it->second);
+}
+
+Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, std::string text,
+                                         std::optional<std::string> idempotency_key) {
+    PreparedTurn turn;
+    turn.user_id = user;
+    turn.idempotency_key = idempotency_key;
+    if (idempotency_key) {
+        const auto not_before = now() - std::chrono::duration_cast<std::chrono::seconds>(settings_.idempotency_ttl).count();
+        if (auto replay = co_await store_.find_idempotent_response(user, *idempotency_key, not_before)) {
+            turn.replay = std::move(*replay);
+            co_return turn;
+        }
+    }
+    auto profile = co_await users_.find(user);
+    if (!profile) {
+        co_return make_error(ErrorCode::unauthorized, "unknown user");
+    }
+    if (limiter_ != nullptr) {
+        auto d = co_await limiter_->hit("chat:" + std::to_string(user), settings_.chat_rate_limit_per_minute,
+                                        std::chrono::seconds(60));
+        if (!d.allowed) {
+            co_return make_error(ErrorCode::rate_limited, "too many messages; slow down", std::max<long>(1, d.retry_after_s));
+        }
+    }
+    const long limit = users_.messages_per_day(*profile);
+    const auto t = now();
+    {
+        // Reserve the turn before counting so parallel requests see each other.
+        std::lock_guard lock(inflight_mutex_);
+        ++inflight_[user];
+        if (idempotency_key && inflight_keys_[std::to_string(user) + ":" + *idempotency_key]++ > 0) {
+            if (--inflight_keys_[std::to_string(user) + ":" + *idempotency_key] == 0) {
+                inflight_keys_.erase(std::to_string(user) + ":" + *idempotency_key);
+            }
+            if (--inflight_[user] == 0) {
+                inflight_.erase(user);
+            }
+            co_return make_error(ErrorCode::conflict, "a request with this Idempotency-Key is in progress");
+        }
+    }
+    turn.reservation = std::shared_ptr<void>(nullptr, [this, user, key = idempotency_key](void*) {
+        std::lock_guard lock(inflight_mutex_);
+        if (--inflight_[user] == 0) {
+            inflight_.erase(user);
+        }
+        if (key) {
+            const auto k = std::to_string(user) + ":" + *key;
+            if (--inflight_keys_[k] == 0) {
+                inflight_keys_.erase(k);
+            }
+        }
+    });
+    const long used = co_await used_today(user);  // includes this turn
+    if (used > limit) {
+        const long retry = utc_day_start(t) + 86400 - t;
+        co_return make_error(ErrorCode::quota_exceeded,
+                             "daily message quota of " + std::to_string(limit) + " reached", std::max<long>(1, retry));
+    }
+
+    auto profile_json = users_.render(*profile);
+    turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
+    auto ctx = co_await recent(user);
+    const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
+    const std::size_t from = ctx.messages.size() > n ? ctx.messages.size() - n : 0;
+    for (std::size_t i = from; i < ctx.messages.size(); ++i) {
+        const auto& m = ctx.messages[i];
+        if (m.role == "assistant" || m.role == "broadcast") {
+            turn.request.contents.push_back({llm::Turn::Role::model, m.content});
+        } else {
+            turn.request.contents.push_back({llm::Turn::Role::user, m.content});
+        }
+    }
+    turn.request.contents.push_back({llm::Turn::Role::user, text});
+    turn.text = std::move(text);
+    co_return turn;
+}
+
+Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_delta) {
+    auto completion = on_delta ? co_await provider_.stream(turn.request, std::move(on_delta))
+                               : co_await provider_.complete(turn.request);
+    if (!completion) {
+        const auto& e = completion.error();
+        long retry = 5;
+        if (e.retry_after) {
+            retry = std::max<long>(1, static_cast<long>((e.retry_after->count() + 999) / 1000));
+        }
+        spdlog::warn("chat for user {}: model call failed ({}: {})", turn.user_id, llm::to_string(e.kind), e.message);
+        co_return make_error(ErrorCode::llm_unavailable, "the companion cannot answer right now; try again later",
+                             retry);
+    }
+    ChatAnswer answer;
+    answer.model = completion->model.empty() ? provider_.model() : completion->model;
+    answer.usage = completion->usage;
+    answer.finish_reason = completion->finish_reason;
+    storage::Exchange ex;
+    ex.user_id = turn.user_id;
+    ex.user_text = turn.text;
+    ex.reply_text = completion->text;
+    ex.at = now();
+    ex.idempotency_key = turn.idempotency_key;
+    const std::string model = answer.model;
+    auto render = [model](const storage::Message& u, const storage::Message& r) {
+        boost::json::object o;
+        o["message"] = message_object(u);
+        o["reply"] = message_object(r);
+        o["model"] = model;
+        return boost::json::serialize(o);
+    };
+    ex.make_response = render;
+    auto [user_msg, reply_msg] = co_await store_.append_exchange(std::move(ex));
+    if (cached_ != nullptr) {
+        co_await cached_->invalidate_key(history_key(turn.user_id));
+    }
+    answer.body = render(user_msg, reply_msg);
+    answer.message = std::move(user_msg);
+    answer.reply = std::move(reply_msg);
+    co_return answer;
+}
+
+Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::optional<storage::MessageId> before) {
+    if (before || limit > kRecent) {
+        co_return co_await store_.history(user, limit, before);
+    }
+    auto r = co_await recent(user);
+    storage::HistoryPage page;
+    const auto n = static_cast<std::size_t>(limit);
+    const std::size_t from = r.messages.size() > n ? r.messages.size() - n : 0;
+    page.messages.assign(std::make_move_iterator(r.messages.begin() + static_cast<std::ptrdiff_t>(from)),
+                         std::make_move_iterator(r.messages.end()));
+    page.has_more = from > 0 || r.more;
+    co_return page;
+}
+
+Task<void> Chat::clear_history(storage::UserId user) {
+    co_await store_.delete_history(user);
+    if (cached_ != nullptr) {
+        co_await cached_->invalidate_key(history_key(user));
+    }
+}
+
+}  // namespace confidant::domain

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/task.hpp"
+#include "llm/provider.hpp"
+#include "storage/store.hpp"
+
+namespace confidant::cache {
+class Cached;
+}
+namespace confidant::ratelimit {
+class RateLimiter;
+}
+
+namespace confidant::domain {
+
+class Users;
+
+struct ChatSettings {
+    int history_context_messages = 20;
+    long chat_rate_limit_per_minute = 60;
+    std::chrono::seconds history_ttl{600};
+    std::chrono::hours idempotency_ttl{24};
+    std::string default_persona =
+        "You are Confidant, a warm, attentive companion. You remember what the user tells you and "
+        "answer briefly and kindly.";
+};
+
+/// A message as clients see it.
+std::string message_json(const storage::Message& m);
+
+/// What the API answers for a chat turn: the API.md body, already rendered.
+struct ChatAnswer {
+    std::string body;  ///< {"message","reply","model"}
+    storage::Message message;
+    storage::Message reply;
+    std::string model;
+    llm::Usage usage;
+    std::string finish_reason;
+};
+
+/// A turn that passed the checks and is ready to be generated.
+struct PreparedTurn {
+    storage::UserId user_id = 0;
+    std::string text;
+    std::optional<std::string> idempotency_key;
+    /// Set when an earlier request with the same Idempotency-Key already answered.
+    std::optional<std::string> replay;
+    llm::CompletionRequest request;
+    /// Holds this turn's place in the in-flight count (and idempotency key) until destroyed.
+    std::shared_ptr<void> reservation;
+};
+
+/// The companion's conversation rules: quotas, rate limit, idempotency, prompt assembly,
+/// history, and storing an exchange only when the reply succeeded.
+///
+/// History reads go through the cache: `hist:<user>` holds the newest 200 messages (plus
+/// whether older ones exist), serving both the prompt context and the first history page;
+/// every write to a user's history deletes that one key (never a pattern scan).
+class Chat {
+public:
+    Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
+         ratelimit::RateLimiter* limiter, const ChatSettings& settings, const Clock& clock = Clock::real());
+
+    /// Checks quota and rate limit, looks up an idempotent replay, and assembles the prompt.
+    /// Errors: quota_exceeded / rate_limited (with retry_after), unauthorized (user gone).
+    Task<Result<PreparedTurn>> prepare(storage::UserId user, std::string text,
+                                       std::optional<std::string> idempotency_key);
+    /// Generates the reply (streaming deltas to `on_delta` when given) and stores the exchange.
+    /// Error: llm_unavailable with retry_after; nothing is stored then.
+    Task<Result<ChatAnswer>> generate(PreparedTurn turn, llm::DeltaSink on_delta = {});
+
+    Task<storage::HistoryPage> history(storage::UserId user, int limit, std::optional<storage::MessageId> before);
+    Task<void> clear_history(storage::UserId user);
+    /// Messages the user sent today (UTC), including ones being answered right now.
+    Task<long> used_today(storage::UserId user);
+
+    std::string model() const { return provider_.model(); }
+    static std::string history_key(storage::UserId user);
+
+private:
+    struct Recent {
+        std::vector<storage::Message> messages;  // oldest first, at most kRecent
+        bool more = false;
+    };
+    static constexpr int kRecent = 200;
+    Task<Recent> recent(storage::UserId user);
+    UnixSeconds now() const;
+
+    storage::Store& store_;
+    Users& users_;
+    llm::Provider& provider_;
+    cache::Cached* cached_;
+    ratelimit::RateLimiter* limiter_;
+    ChatSettings settings_;
+    const Clock& clock_;
+
+    // Turns being answered now, per user: counted against the quota so a burst of parallel
+    // requests cannot overrun it on this instance.
+    std::mutex inflight_mutex_;
+    std::unordered_map<storage::UserId, int> inflight_;
+    std::unordered_map<std::string, int> inflight_keys_;  // "<user>:<idempotency key>"
+};
+
+}  // namespace confidant::domain

@@ -1,0 +1,493 @@
+#include "http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+
+#include "core/error.hpp"
+
+namespace confidant::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Server::Session {
+    Session(std::uint64_t id, tcp::socket socket) : id(id), stream(std::move(socket)) {}
+    std::uint64_t id;
+    beast::tcp_stream stream;
+    std::atomic<bool> busy{false};
+};
+
+namespace {
+
+std::string make_request_id() {
+    static const std::uint32_t prefix = std::random_device{}();
+    static std::atomic<std::uint64_t> counter{0};
+    return fmt::format("{:08x}-{:x}", prefix, counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+bool acceptable_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) {
+        return false;
+    }
+    for (char c : id) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool is_json_content_type(std::string_view ct) {
+    const auto semi = ct.find(';');
+    auto base = ct.substr(0, semi);
+    while (!base.empty() && base.back() == ' ') {
+        base.remove_suffix(1);
+    }
+    if (base.size() != 16) {
+        return false;
+    }
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(base[i])) != "application/json"[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// SSE over a chunked response. Writes are made by one coroutine at a time (the handler's).
+class ChunkedSseWriter final : public SseWriter {
+public:
+    ChunkedSseWriter(beast::tcp_stream& stream, std::chrono::seconds write_timeout)
+        : stream_(stream), write_timeout_(write_timeout) {}
+
+    Task<bool> event(std::string_view name, std::string_view data) override {
+        std::string payload;
+        payload.reserve(name.size() + data.size() + 32);
+        payload.append("event: ").append(name).append("\n");
+        append_data_lines(payload, data);
+        co_return co_await write_chunk(std::move(payload));
+    }
+
+    Task<bool> data(std::string_view data) override {
+        std::string payload;
+        payload.reserve(data.size() + 16);
+        append_data_lines(payload, data);
+        co_return co_await write_chunk(std::move(payload));
+    }
+
+    Task<void> closed() override {
+        // The request body has been read, so the socket becomes readable only when the client
+        // closes (or, rarely, pipelines another request: then we keep waiting).
+        for (;;) {
+            auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, kTuple);
+            if (ec == asio::error::operation_aborted) {
+                co_return;  // cancelled by the caller: the work finished first
+            }
+            if (ec) {
+                closed_ = true;
+                co_return;
+            }
+            char byte;
+            boost::system::error_code pec;
+            const auto n = stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, pec);
+            if (pec == asio::error::would_block || pec == asio::error::try_again) {
+                continue;
+            }
+            if (pec || n == 0) {
+                closed_ = true;
+                co_return;
+            }
+            // Pipelined data: nothing tells us about a disconnect any more; wait until cancelled.
+            asio::steady_timer forever(co_await asio::this_coro::executor, std::chrono::hours(24 * 365));
+            co_await forever.async_wait(kTuple);
+            co_return;
+        }
+    }
+
+    bool is_closed() const { return closed_; }
+
+    Task<bool> finish() {
+        if (closed_) {
+            co_return false;
+        }
+        stream_.expires_after(write_timeout_);
+        auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kTuple);
+        closed_ = closed_ || static_cast<bool>(ec);
+        co_return !ec;
+    }
+
+private:
+    static void append_data_lines(std::string& out, std::string_view data) {
+        std::size_t start = 0;
+        for (;;) {
+            const auto nl = data.find('\n', start);
+            out.append("data: ").append(data.substr(start, nl == std::string_view::npos ? nl : nl - start));
+            out.push_back('\n');
+            if (nl == std::string_view::npos) {
+                break;
+            }
+            start = nl + 1;
+        }
+        out.push_back('\n');
+    }
+
+    Task<bool> write_chunk(std::string payload) {
+        if (closed_) {
+            co_return false;
+        }
+        stream_.expires_after(write_timeout_);
+        auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(payload)), kTuple);
+        if (ec) {
+            closed_ = true;
+        }
+        co_return !ec;
+    }
+
+    beast::tcp_stream& stream_;
+    std::chrono::seconds write_timeout_;
+    bool closed_ = false;
+};
+
+}  // namespace
+
+Server::Server(asio::io_context& ioc, const ServerSettings& settings, const Router& router,
+               HttpMetrics& metrics)
+    : ioc_(ioc), settings_(settings), router_(router), metrics_(metrics), acceptor_(ioc) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::listen() {
+    const auto address = asio::ip::make_address(settings_.host);
+    tcp::endpoint ep(address, settings_.port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(settings_.backlog);
+    return acceptor_.local_endpoint().port();
+}
+
+void Server::start() {
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::critical("accept loop failed: {}", ex.what());
+            }
+        }
+    });
+}
+
+Task<void> Server::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open() || draining_) {
+            co_return;
+        }
+        if (ec) {
+            // EMFILE and friends: back off briefly instead of spinning.
+            spdlog::warn("accept failed: {}", ec.message());
+            asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+            co_await t.async_wait(kTuple);
+            continue;
+        }
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto executor = socket.get_executor();
+        std::shared_ptr<Session> session;
+        {
+            std::lock_guard lock(sessions_mutex_);
+            session = std::make_shared<Session>(++next_session_id_, std::move(socket));
+            sessions_.emplace(session->id, session);
+        }
+        metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
+        metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(executor, run_session(session), [this, id = session->id](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::error("session {} ended with an exception: {}", id, ex.what());
+                }
+            }
+            {
+                std::lock_guard lock(sessions_mutex_);
+                sessions_.erase(id);
+            }
+            metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        });
+    }
+}
+
+namespace {
+
+// Writes a complete (non-streamed) answer. Returns false when the connection must close.
+Task<bool> write_response(beast::tcp_stream& stream, const Response& res, bhttp::verb method,
+                          bool keep_alive, const std::string& request_id, std::chrono::seconds timeout) {
+    stream.expires_after(timeout);
+    auto fill = [&](auto& msg) {
+        msg.set(bhttp::field::server, "confidant");
+        if (!res.content_type.empty()) {
+            msg.set(bhttp::field::content_type,
+                    res.content_type == "application/json" ? "application/json; charset=utf-8" : res.content_type);
+        }
+        msg.set("X-Request-Id", request_id);
+        for (const auto& [k, v] : res.headers) {
+            msg.set(k, v);
+        }
+        msg.keep_alive(keep_alive);
+    };
+    if (method == bhttp::verb::head || res.status == 204 || res.status == 304) {
+        bhttp::response<bhttp::empty_body> msg{static_cast<bhttp::status>(res.status), 11};
+        fill(msg);
+        if (res.status != 204 && res.status != 304) {
+            msg.content_length(res.body.size());
+        }
+        auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
+        co_return !ec && keep_alive;
+    }
+    bhttp::response<bhttp::string_body> msg{static_cast<bhttp::status>(res.status), 11};
+    fill(msg);
+    msg.body() = res.body;
+    msg.prepare_payload();
+    auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
+    co_return !ec && keep_alive;
+}
+
+// Answers a request that never reached a handler (bad framing, limits), then closes.
+Task<void> write_parser_error(beast::tcp_stream& stream, unsigned status, std::string_view code,
+                              std::string_view message, std::chrono::seconds timeout) {
+    const Response res = error_response(status, code, message);
+    co_await write_response(stream, res, bhttp::verb::get, false, make_request_id(), timeout);
+}
+
+}  // namespace
+
+Task<void> Server::run_session(std::shared_ptr<Session> s) {
+    auto& stream = s->stream;
+    beast::flat_buffer buffer(64 << 10);
+    bool first = true;
+    for (;;) {
+        if (draining_) {
+            break;
+        }
+        if (buffer.size() == 0) {
+            // Waiting for the next request on a kept-alive connection is bounded by the idle
+            // timeout; once its first byte arrives the head must come within header_timeout.
+            stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+            if (ec) {
+                break;
+            }
+            buffer.commit(n);
+        }
+        first = false;
+        s->busy = true;
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
+        parser.body_limit(settings_.max_body_bytes);
+        stream.expires_after(settings_.header_timeout);
+        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+        if (hec == bhttp::error::header_limit) {
+            co_await write_parser_error(stream, 431, "headers_too_large", "request headers are too large",
+                                        settings_.write_timeout);
+            break;
+        }
+        if (hec == bhttp::error::body_limit) {
+            co_await write_parser_error(stream, 413, "payload_too_large",
+                                        fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
+                                        settings_.write_timeout);
+            break;
+        }
+        if (hec == beast::error::timeout || hec == asio::error::eof || hec == bhttp::error::end_of_stream ||
+            hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
+            break;
+        }
+        if (hec) {
+            co_await write_parser_error(stream, 400, "bad_request", fmt::format("malformed request: {}", hec.message()),
+                                        settings_.write_timeout);
+            break;
+        }
+        const auto started = std::chrono::steady_clock::now();
+        if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+            bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+            stream.expires_after(settings_.write_timeout);
+            co_await bhttp::async_write(stream, cont, kTuple);
+        }
+        if (!parser.is_done()) {
+            stream.expires_after(settings_.body_timeout);
+            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+            if (bec == bhttp::error::body_limit) {
+                co_await write_parser_error(stream, 413, "payload_too_large",
+                                            fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
+                                            settings_.write_timeout);
+                break;
+            }
+            if (bec == beast::error::timeout || bec == asio::error::eof || bec == bhttp::error::partial_message ||
+                bec == asio::error::connection_reset || bec == asio::error::operation_aborted) {
+                break;
+            }
+            if (bec) {
+                co_await write_parser_error(stream, 400, "bad_request",
+                                            fmt::format("malformed request body: {}", bec.message()),
+                                            settings_.write_timeout);
+                break;
+            }
+        }
+
+        Request req;
+        req.msg = parser.release();
+        const std::string_view target = req.msg.target();
+        const auto q = target.find('?');
+        req.path = target.substr(0, q);
+        req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+        const auto rid = req.msg["X-Request-Id"];
+        req.request_id = acceptable_request_id(rid) ? std::string(rid) : make_request_id();
+        const bool keep_alive = req.msg.keep_alive() && !draining_;
+
+        Response res;
+        const Route* route = nullptr;
+        if (req.path.empty() || req.path.front() != '/') {
+            res = error_response(400, "bad_request", "request target must be an absolute path");
+        } else {
+            auto match = router_.match(req.method(), req.path);
+            route = match.route;
+            if (route == nullptr) {
+                res = match.path_known
+                          ? error_response(405, "method_not_allowed",
+                                           fmt::format("{} is not allowed here", bhttp::to_string(req.method())))
+                          : error_response(404, "not_found", "no such resource");
+                if (match.path_known) {
+                    res.with_header("Allow", match.allow);
+                }
+            } else if (route->options.json_body &&
+                       (req.method() == bhttp::verb::post || req.method() == bhttp::verb::put ||
+                        req.method() == bhttp::verb::patch) &&
+                       !req.body().empty() && !is_json_content_type(req.msg[bhttp::field::content_type])) {
+                res = error_response(415, "unsupported_media_type", "the body must be application/json");
+            } else {
+                req.params = std::move(match.params);
+                try {
+                    res = co_await route->handler(req);
+                } catch (const ErrorException& e) {
+                    const auto& err = e.error();
+                    res = error_response(http_status(err.code), to_string(err.code), err.message, err.retry_after_s);
+                } catch (const std::exception& e) {
+                    spdlog::error("request {} {} {} failed: {}", req.request_id, bhttp::to_string(req.method()),
+                                  route->pattern, e.what());
+                    res = error_response(500, "internal", "internal error");
+                }
+            }
+        }
+
+        bool again = false;
+        if (res.stream) {
+            bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(res.status), 11};
+            head.set(bhttp::field::server, "confidant");
+            head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
+            head.set(bhttp::field::cache_control, "no-cache");
+            head.set("X-Accel-Buffering", "no");
+            head.set("X-Request-Id", req.request_id);
+            for (const auto& [k, v] : res.headers) {
+                head.set(k, v);
+            }
+            head.chunked(true);
+            head.keep_alive(keep_alive);
+            bhttp::response_serializer<bhttp::empty_body> sr{head};
+            stream.expires_after(settings_.write_timeout);
+            auto [wec, wn] = co_await bhttp::async_write_header(stream, sr, kTuple);
+            if (!wec) {
+                ChunkedSseWriter writer(stream, settings_.write_timeout);
+                try {
+                    co_await res.stream(writer);
+                } catch (const std::exception& e) {
+                    spdlog::error("request {} stream failed: {}", req.request_id, e.what());
+                }
+                again = co_await writer.finish() && keep_alive;
+            }
+        } else {
+            again = co_await write_response(stream, res, req.method(), keep_alive, req.request_id,
+                                            settings_.write_timeout);
+        }
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        metrics_.observe(route, req.method(), res.status, seconds);
+        if (res.status >= 500) {
+            spdlog::warn("request {} {} {} -> {} in {:.1f} ms", req.request_id, bhttp::to_string(req.method()),
+                         req.path, res.status, seconds * 1000);
+        } else if (spdlog::should_log(spdlog::level::debug)) {
+            spdlog::debug("request {} {} {} -> {} in {:.1f} ms", req.request_id, bhttp::to_string(req.method()),
+                          req.path, res.status, seconds * 1000);
+        }
+        s->busy = false;
+        if (!again) {
+            break;
+        }
+    }
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.close();
+}
+
+Task<void> Server::drain() {
+    draining_ = true;
+    co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    auto close_idle = [this](bool all) {
+        std::lock_guard lock(sessions_mutex_);
+        for (auto& [id, weak] : sessions_) {
+            if (auto s = weak.lock()) {
+                asio::post(s->stream.get_executor(), [s, all] {
+                    if (all || !s->busy) {
+                        s->stream.cancel();
+                        boost::system::error_code ignored;
+                        s->stream.socket().close(ignored);
+                    }
+                });
+            }
+        }
+    };
+    close_idle(false);
+    const auto deadline = std::chrono::steady_clock::now() + settings_.drain_timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (metrics_.open_connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(kTuple);
+        close_idle(false);  // connections that finished their request since
+    }
+    if (metrics_.open_connections.load() > 0) {
+        spdlog::warn("drain timeout: closing {} connections", metrics_.open_connections.load());
+        close_idle(true);
+        timer.expires_after(std::chrono::milliseconds(100));
+        co_await timer.async_wait(kTuple);
+    }
+}
+
+}  // namespace confidant::http

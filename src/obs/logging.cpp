@@ -1,0 +1,56 @@
+#include "obs/logging.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace confidant::obs {
+
+namespace {
+// Escapes the message payload as a JSON string body so every log line is valid JSON.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        const auto* p = msg.payload.data();
+        for (std::size_t i = 0; i < msg.payload.size(); ++i) {
+            const unsigned char c = static_cast<unsigned char>(p[i]);
+            switch (c) {
+                case '"': dest.append(std::string_view("\\\"")); break;
+                case '\\': dest.append(std::string_view("\\\\")); break;
+                case '\n': dest.append(std::string_view("\\n")); break;
+                case '\r': dest.append(std::string_view("\\r")); break;
+                case '\t': dest.append(std::string_view("\\t")); break;
+                default:
+                    if (c < 0x20) {
+                        char buf[8];
+                        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                        dest.append(std::string_view(buf));
+                    } else {
+                        dest.push_back(static_cast<char>(c));
+                    }
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonMessageFlag>();
+    }
+};
+}  // namespace
+
+void init_logging(const LogSettings& settings) {
+    spdlog::drop("confidant");
+    auto logger = spdlog::stderr_logger_mt("confidant");
+    if (settings.format == "json") {
+        auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+        formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+            R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%*"})");
+        logger->set_formatter(std::move(formatter));
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+    }
+    logger->set_level(spdlog::level::from_str(settings.level));
+    logger->flush_on(spdlog::level::warn);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace confidant::obs
