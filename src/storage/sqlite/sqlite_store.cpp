@@ -1,0 +1,438 @@
+#include "storage/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+#include "storage/migrations/migration.hpp"
+#include "storage/sqlite/sqlite_migrator.hpp"
+
+namespace confidant::storage {
+
+using sqlite::Connection;
+using sqlite::SqliteError;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+namespace {
+
+constexpr std::string_view kMemory = ":memory:";
+
+bool is_memory(const std::string& path) { return path == kMemory; }
+
+std::size_t connection_count(const SqliteSettings& settings) {
+    if (is_memory(settings.path)) {
+        return 1;
+    }
+    return std::max<std::size_t>(settings.pool_threads, 1);
+}
+
+// Every user query selects these columns in this order; see read_user().
+#define CONFIDANT_USER_COLUMNS                                                            \
+    "id, username, password_hash, role, display_name, companion_persona, premium_until, " \
+    "created_at, last_active_at"
+
+User read_user(const Statement& s) {
+    User u;
+    u.id = s.column_int64(0);
+    u.username = s.column_text(1);
+    u.password_hash = s.column_text(2);
+    u.role = s.column_text(3);
+    u.display_name = s.column_text(4);
+    u.companion_persona = s.column_text(5);
+    u.premium_until = s.column_optional_int64(6);
+    u.created_at = s.column_int64(7);
+    u.last_active_at = s.column_optional_int64(8);
+    return u;
+}
+
+std::optional<User> first_user(Statement& s) {
+    if (!s.step()) {
+        return std::nullopt;
+    }
+    return read_user(s);
+}
+
+Message read_message(const Statement& s) {
+    Message m;
+    m.id = s.column_int64(0);
+    m.user_id = s.column_int64(1);
+    m.role = s.column_text(2);
+    m.content = s.column_text(3);
+    m.created_at = s.column_int64(4);
+    return m;
+}
+
+Message insert_message(Connection& c, UserId user, std::string_view role, std::string content,
+                       UnixSeconds at) {
+    auto s = c.prepare(
+        "INSERT INTO chat_history (user_id, role, content, created_at) VALUES (?1, ?2, ?3, ?4) "
+        "RETURNING id");
+    s.bind(1, user).bind(2, role).bind(3, content).bind(4, at);
+    s.step();
+    Message m;
+    m.id = s.column_int64(0);
+    m.user_id = user;
+    m.role = std::string(role);
+    m.content = std::move(content);
+    m.created_at = at;
+    return m;
+}
+
+}  // namespace
+
+std::string sqlite_path_from_url(std::string_view url) {
+    constexpr std::string_view kScheme = "sqlite://";
+    if (!url.starts_with(kScheme)) {
+        throw std::invalid_argument("not a sqlite:// URL");
+    }
+    std::string_view rest = url.substr(kScheme.size());
+    if (rest.find('?') != std::string_view::npos) {
+        throw std::invalid_argument("sqlite:// URL query strings are not supported");
+    }
+    if (rest.empty() || rest == "/") {
+        throw std::invalid_argument("sqlite:// URL without a path");
+    }
+    if (rest == kMemory || rest == "/:memory:") {
+        return std::string(kMemory);
+    }
+    if (rest.starts_with("/./") || rest.starts_with("/../")) {
+        rest.remove_prefix(1);
+    }
+    return std::string(rest);
+}
+
+class SqliteStore::Lease {
+  public:
+    Lease(SqliteStore& store, Connection* connection) : store_(store), connection_(connection) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { store_.release(connection_); }
+    Connection& operator*() const { return *connection_; }
+
+  private:
+    SqliteStore& store_;
+    Connection* connection_;
+};
+
+SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
+    : settings_(std::move(settings)), clock_(clock), pool_(connection_count(settings_), "sqlite") {
+    if (settings_.path.empty()) {
+        throw std::invalid_argument("SqliteSettings.path is empty");
+    }
+    sqlite::ConnectionOptions options;
+    options.path = settings_.path;
+    options.busy_timeout_ms = static_cast<int>(
+        std::clamp<long long>(settings_.busy_timeout.count(), 0, std::numeric_limits<int>::max()));
+    if (is_memory(settings_.path)) {
+        options.wal = false;
+    } else if (settings_.path.starts_with("file:")) {
+        options.uri = true;
+    } else {
+        const auto parent = std::filesystem::path(settings_.path).parent_path();
+        if (!parent.empty()) {
+            std::filesystem::create_directories(parent);
+        }
+    }
+    const std::size_t count = connection_count(settings_);
+    for (std::size_t i = 0; i < count; ++i) {
+        connections_.push_back(std::make_unique<Connection>(options));
+        idle_.push_back(connections_.back().get());
+    }
+}
+
+SqliteStore::~SqliteStore() { pool_.stop(); }
+
+SqliteStore::Lease SqliteStore::acquire() {
+    std::unique_lock lock(pool_mutex_);
+    pool_cv_.wait(lock, [this] { return !idle_.empty(); });
+    Connection* c = idle_.back();
+    idle_.pop_back();
+    return Lease(*this, c);
+}
+
+void SqliteStore::release(Connection* connection) {
+    {
+        std::lock_guard lock(pool_mutex_);
+        idle_.push_back(connection);
+    }
+    pool_cv_.notify_one();
+}
+
+UnixSeconds SqliteStore::now() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch())
+        .count();
+}
+
+Task<int> SqliteStore::migrate() {
+    const UnixSeconds at = now();
+    co_return co_await pool_.run([this, at] {
+        Lease lease = acquire();
+        std::lock_guard write_lock(write_mutex_);
+        return sqlite::apply_migrations(*lease, sqlite_migrations(), at);
+    });
+}
+
+Task<void> SqliteStore::ping() {
+    co_await pool_.run([this] {
+        Lease lease = acquire();
+        auto s = (*lease).prepare("SELECT 1");
+        if (!s.step() || s.column_int64(0) != 1) {
+            throw std::runtime_error("sqlite ping: unexpected answer");
+        }
+    });
+}
+
+Task<Result<User>> SqliteStore::create_user(NewUser user) {
+    const UnixSeconds at = now();
+    co_return co_await pool_.run([this, &user, at]() -> Result<User> {
+        Lease lease = acquire();
+        Connection& c = *lease;
+        std::lock_guard write_lock(write_mutex_);
+        Transaction tx(c);
+        auto s = c.prepare(
+            "INSERT INTO users (username, password_hash, role, display_name, "
+            "companion_persona, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+            "RETURNING " CONFIDANT_USER_COLUMNS);
+        s.bind(1, user.username)
+            .bind(2, user.password_hash)
+            .bind(3, user.role)
+            .bind(4, user.display_name)
+            .bind(5, user.companion_persona)
+            .bind(6, at);
+        try {
+            s.step();
+        } catch (const SqliteError& e) {
+            if (e.is_unique_violation()) {
+                return make_error(ErrorCode::conflict, "username already taken");
+            }
+            throw;
+        }
+        User created = read_user(s);
+        s.exec();  // finish the statement before COMMIT
+        tx.commit();
+        return created;
+    });
+}
+
+Task<std::optional<User>> SqliteStore::find_user(UserId id) {
+    co_return co_await pool_.run([this, id] {
+        Lease lease = acquire();
+        auto s = (*lease).prepare("SELECT " CONFIDANT_USER_COLUMNS " FROM users WHERE id = ?1");
+        s.bind(1, id);
+        return first_user(s);
+    });
+}
+
+Task<std::optional<User>> SqliteStore::find_user_by_name(std::string username) {
+    co_return co_await pool_.run([this, &username] {
+        Lease lease = acquire();
+        auto s =
+            (*lease).prepare("SELECT " CONFIDANT_USER_COLUMNS " FROM users WHERE username = ?1");
+        s.bind(1, username);
+        return first_user(s);
+    });
+}
+
+Task<std::optional<User>> SqliteStore::update_profile(UserId id, ProfilePatch patch) {
+    co_return co_await pool_.run([this, id, &patch] {
+        Lease lease = acquire();
+        Connection& c = *lease;
+        std::lock_guard write_lock(write_mutex_);
+        Transaction tx(c);
+        // A NULL parameter keeps the column: COALESCE picks the current value.
+        auto s = c.prepare(
+            "UPDATE users SET display_name = COALESCE(?1, display_name), "
+            "companion_persona = COALESCE(?2, companion_persona) WHERE id = ?3 "
+            "RETURNING " CONFIDANT_USER_COLUMNS);
+        if (patch.display_name) {
+            s.bind(1, *patch.display_name);
+        }
+        if (patch.companion_persona) {
+            s.bind(2, *patch.companion_persona);
+        }
+        s.bind(3, id);
+        std::optional<User> user = first_user(s);
+        s.exec();
+        tx.commit();
+        return user;
+    });
+}
+
+Task<std::optional<User>> SqliteStore::set_premium_until(UserId id,
+                                                         std::optional<UnixSeconds> until) {
+    co_return co_await pool_.run([this, id, until] {
+        Lease lease = acquire();
+        Connection& c = *lease;
+        std::lock_guard write_lock(write_mutex_);
+        Transaction tx(c);
+        auto s = c.prepare(
+            "UPDATE users SET premium_until = ?1 WHERE id = ?2 "
+            "RETURNING " CONFIDANT_USER_COLUMNS);
+        s.bind(1, until).bind(2, id);
+        std::optional<User> user = first_user(s);
+        s.exec();
+        tx.commit();
+        return user;
+    });
+}
+
+Task<std::vector<User>> SqliteStore::recently_active_users(int limit) {
+    co_return co_await pool_.run([this, limit] {
+        std::vector<User> users;
+        if (limit <= 0) {
+            return users;
+        }
+        Lease lease = acquire();
+        auto s = (*lease).prepare("SELECT " CONFIDANT_USER_COLUMNS
+                                  " FROM users WHERE last_active_at IS NOT NULL "
+                                  "ORDER BY last_active_at DESC, id DESC LIMIT ?1");
+        s.bind(1, limit);
+        while (s.step()) {
+            users.push_back(read_user(s));
+        }
+        return users;
+    });
+}
+
+Task<std::pair<Message, Message>> SqliteStore::append_exchange(Exchange exchange) {
+    if (exchange.idempotency_key && !exchange.make_response) {
+        throw std::invalid_argument("append_exchange: idempotency_key without make_response");
+    }
+    co_return co_await pool_.run([this, &exchange] {
+        Lease lease = acquire();
+        Connection& c = *lease;
+        std::lock_guard write_lock(write_mutex_);
+        Transaction tx(c);
+        Message user_msg =
+            insert_message(c, exchange.user_id, "user", std::move(exchange.user_text), exchange.at);
+        Message reply_msg = insert_message(c, exchange.user_id, "assistant",
+                                           std::move(exchange.reply_text), exchange.at);
+        // MAX keeps last_active_at from moving backwards when exchanges finish out of order.
+        c.prepare(
+             "UPDATE users SET last_active_at = MAX(COALESCE(last_active_at, ?1), ?1) "
+             "WHERE id = ?2")
+            .bind(1, exchange.at)
+            .bind(2, exchange.user_id)
+            .exec();
+        if (exchange.idempotency_key) {
+            const std::string response = exchange.make_response(user_msg, reply_msg);
+            c.prepare(
+                 "INSERT OR REPLACE INTO idempotency_keys (user_id, key, response, created_at) "
+                 "VALUES (?1, ?2, ?3, ?4)")
+                .bind(1, exchange.user_id)
+                .bind(2, *exchange.idempotency_key)
+                .bind(3, response)
+                .bind(4, exchange.at)
+                .exec();
+        }
+        tx.commit();
+        return std::pair{std::move(user_msg), std::move(reply_msg)};
+    });
+}
+
+Task<std::optional<std::string>> SqliteStore::find_idempotent_response(UserId user, std::string key,
+                                                                       UnixSeconds not_before) {
+    co_return co_await pool_.run([this, user, &key, not_before] {
+        Lease lease = acquire();
+        auto s = (*lease).prepare(
+            "SELECT response FROM idempotency_keys "
+            "WHERE user_id = ?1 AND key = ?2 AND created_at >= ?3");
+        s.bind(1, user).bind(2, key).bind(3, not_before);
+        std::optional<std::string> response;
+        if (s.step()) {
+            response = s.column_text(0);
+        }
+        return response;
+    });
+}
+
+Task<HistoryPage> SqliteStore::history(UserId user, int limit, std::optional<MessageId> before) {
+    co_return co_await pool_.run([this, user, limit, before] {
+        const std::int64_t wanted = std::max(limit, 0);
+        Lease lease = acquire();
+        // One row more than asked tells exactly whether older messages exist.
+        auto s = (*lease).prepare(
+            "SELECT id, user_id, role, content, created_at FROM chat_history "
+            "WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+        s.bind(1, user)
+            .bind(2, before.value_or(std::numeric_limits<MessageId>::max()))
+            .bind(3, wanted + 1);
+        HistoryPage page;
+        while (s.step()) {
+            if (static_cast<std::int64_t>(page.messages.size()) == wanted) {
+                page.has_more = true;
+                break;
+            }
+            page.messages.push_back(read_message(s));
+        }
+        std::reverse(page.messages.begin(), page.messages.end());
+        return page;
+    });
+}
+
+Task<std::int64_t> SqliteStore::delete_history(UserId user) {
+    co_return co_await pool_.run([this, user] {
+        Lease lease = acquire();
+        Connection& c = *lease;
+        std::lock_guard write_lock(write_mutex_);
+        Transaction tx(c);
+        c.prepare("DELETE FROM chat_history WHERE user_id = ?1").bind(1, user).exec();
+        const std::int64_t deleted = c.changes();
+        tx.commit();
+        return deleted;
+    });
+}
+
+Task<std::int64_t> SqliteStore::count_user_messages_since(UserId user, UnixSeconds since) {
+    co_return co_await pool_.run([this, user, since] {
+        Lease lease = acquire();
+        auto s = (*lease).prepare(
+            "SELECT COUNT(*) FROM chat_history "
+            "WHERE user_id = ?1 AND role = 'user' AND created_at >= ?2");
+        s.bind(1, user).bind(2, since);
+        s.step();
+        return s.column_int64(0);
+    });
+}
+
+Task<std::int64_t> SqliteStore::delete_messages_before(UnixSeconds before) {
+    // Small transactions, each its own pool job, so chat writes interleave with a large purge.
+    auto delete_batch = [this, before](std::string_view sql) {
+        return pool_.run([this, before, sql] {
+            Lease lease = acquire();
+            Connection& c = *lease;
+            std::lock_guard write_lock(write_mutex_);
+            Transaction tx(c);
+            c.prepare(sql).bind(1, before).bind(2, kRetentionBatch).exec();
+            const std::int64_t deleted = c.changes();
+            tx.commit();
+            return deleted;
+        });
+    };
+    std::int64_t total = 0;
+    for (;;) {
+        const std::int64_t n = co_await delete_batch(
+            "DELETE FROM chat_history WHERE id IN "
+            "(SELECT id FROM chat_history WHERE created_at < ?1 LIMIT ?2)");
+        total += n;
+        if (n < kRetentionBatch) {
+            break;
+        }
+    }
+    for (;;) {
+        const std::int64_t n = co_await delete_batch(
+            "DELETE FROM idempotency_keys WHERE rowid IN "
+            "(SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)");
+        if (n < kRetentionBatch) {
+            break;
+        }
+    }
+    co_return total;
+}
+
+#undef CONFIDANT_USER_COLUMNS
+
+}  // namespace confidant::storage

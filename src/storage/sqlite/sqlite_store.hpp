@@ -1,0 +1,102 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/blocking_pool.hpp"
+#include "core/clock.hpp"
+#include "storage/sqlite/sqlite_connection.hpp"
+#include "storage/store.hpp"
+
+namespace confidant::storage {
+
+struct SqliteSettings {
+    /// A file path (its parent directory is created when missing) or `:memory:`.
+    std::string path;
+    /// Threads of the store's BlockingPool; one connection each.
+    std::size_t pool_threads = 4;
+    std::chrono::milliseconds busy_timeout{5000};
+};
+
+/// The database path of a `sqlite://` URL: `sqlite:///abs/path` → `/abs/path`,
+/// `sqlite://relative/path` → `relative/path`, `sqlite://:memory:` → `:memory:`.
+/// SQLAlchemy's relative form `sqlite:///./x.db` (and `sqlite:///../x.db`) stays relative.
+/// A query string (`?mode=...`) is not supported. Throws std::invalid_argument for another
+/// scheme or an empty path.
+std::string sqlite_path_from_url(std::string_view url);
+
+/// The SQLite backend of Store.
+///
+/// Every call runs on a BlockingPool owned by the store, never on the awaiting thread; the
+/// awaiting coroutine resumes on its own executor. Each pool thread borrows one of
+/// `pool_threads` connections (WAL, synchronous=NORMAL, foreign_keys=ON, the busy timeout), so
+/// reads run in parallel. Writes use `BEGIN IMMEDIATE` and are also serialised inside the
+/// process (a mutex) so that in-process writers queue fairly instead of sleeping in SQLite's
+/// busy handler; other processes on the same file are handled by the busy timeout.
+///
+/// `:memory:` opens a single connection (and a single pool thread): every connection to a
+/// plain in-memory database would see its own empty database, and shared-cache mode trades
+/// the busy timeout for table-lock errors. Use a temporary file when concurrency matters.
+///
+/// Times: row times come from the call's arguments (`Exchange::at`, ...); `created_at` of a
+/// new user and `applied_at` of a migration come from `clock`.
+///
+/// `delete_messages_before` also removes idempotency records older than the cutoff (they
+/// hold reply text, and no caller asks for records that old).
+///
+/// Construction opens the connections (blocking; call it at start-up) and throws on failure.
+/// Destruction waits for running calls. Thread-safe.
+class SqliteStore final : public Store {
+  public:
+    explicit SqliteStore(SqliteSettings settings, const Clock& clock = Clock::real());
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+    ~SqliteStore() override;
+
+    Task<int> migrate() override;
+    Task<void> ping() override;
+
+    Task<Result<User>> create_user(NewUser user) override;
+    Task<std::optional<User>> find_user(UserId id) override;
+    Task<std::optional<User>> find_user_by_name(std::string username) override;
+    Task<std::optional<User>> update_profile(UserId id, ProfilePatch patch) override;
+    Task<std::optional<User>> set_premium_until(UserId id,
+                                                std::optional<UnixSeconds> until) override;
+    Task<std::vector<User>> recently_active_users(int limit) override;
+
+    Task<std::pair<Message, Message>> append_exchange(Exchange exchange) override;
+    Task<std::optional<std::string>> find_idempotent_response(UserId user, std::string key,
+                                                              UnixSeconds not_before) override;
+
+    Task<HistoryPage> history(UserId user, int limit, std::optional<MessageId> before) override;
+    Task<std::int64_t> delete_history(UserId user) override;
+    Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) override;
+    Task<std::int64_t> delete_messages_before(UnixSeconds before) override;
+
+    /// Rows deleted per retention transaction, so that writers are never held up for long.
+    static constexpr std::int64_t kRetentionBatch = 1000;
+
+  private:
+    class Lease;
+    Lease acquire();
+    void release(sqlite::Connection* connection);
+    UnixSeconds now() const;
+
+    SqliteSettings settings_;
+    const Clock& clock_;
+    std::vector<std::unique_ptr<sqlite::Connection>> connections_;
+    std::mutex pool_mutex_;
+    std::condition_variable pool_cv_;
+    std::vector<sqlite::Connection*> idle_;
+    std::mutex write_mutex_;
+    // Declared last: destroyed (joined) first, while the connections still exist.
+    BlockingPool pool_;
+};
+
+}  // namespace confidant::storage

@@ -1,0 +1,569 @@
+#pragma once
+
+// The Store conformance suite: behaviour every backend must share, written against the
+// interface only. A backend's test binary includes this header once, derives a StoreBackend
+// and instantiates the suite:
+//
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
+//                            ::testing::Values(StoreBackendParam{"sqlite", make_backend}),
+//                            StoreBackendParam::name_of);
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace confidant::storage::conformance {
+
+/// One database under test. The constructor creates a fresh, empty database; every open()
+/// returns a new Store on that same database (so a test can open two); the destructor drops
+/// the database.
+class StoreBackend {
+  public:
+    virtual ~StoreBackend() = default;
+    virtual std::unique_ptr<Store> open() = 0;
+};
+
+struct StoreBackendParam {
+    std::string name;
+    /// Returns nullptr when the backend is unavailable here (the tests are then skipped).
+    std::function<std::unique_ptr<StoreBackend>()> make;
+
+    static std::string name_of(const ::testing::TestParamInfo<StoreBackendParam>& info) {
+        return info.param.name;
+    }
+};
+
+inline void PrintTo(const StoreBackendParam& param, std::ostream* os) { *os << param.name; }
+
+/// Runs `task` to completion on a private io_context (one thread: the caller's).
+template <class T>
+T run_task(Task<T> task) {
+    boost::asio::io_context ctx;
+    auto future = boost::asio::co_spawn(ctx, std::move(task), boost::asio::use_future);
+    ctx.run();
+    return future.get();
+}
+
+class StoreConformance : public ::testing::TestWithParam<StoreBackendParam> {
+  protected:
+    static constexpr UnixSeconds kT0 = 1'800'000'000;
+
+    void SetUp() override {
+        backend_ = GetParam().make();
+        if (!backend_) {
+            GTEST_SKIP() << GetParam().name << " is not available";
+        }
+        store_ = backend_->open();
+        version_ = run_task(store_->migrate());
+    }
+
+    void TearDown() override {
+        store_.reset();
+        backend_.reset();
+    }
+
+    User user(const std::string& name) {
+        auto created = run_task(store_->create_user(NewUser{
+            .username = name, .password_hash = "$argon2id$fake", .display_name = name + " D"}));
+        if (!created) {
+            throw std::runtime_error("create_user(" + name +
+                                     ") failed: " + created.error().message);
+        }
+        return *created;
+    }
+
+    std::pair<Message, Message> exchange(UserId id, std::string text, std::string reply,
+                                         UnixSeconds at) {
+        return run_task(store_->append_exchange(Exchange{.user_id = id,
+                                                         .user_text = std::move(text),
+                                                         .reply_text = std::move(reply),
+                                                         .at = at}));
+    }
+
+    static std::vector<MessageId> ids(const HistoryPage& page) {
+        std::vector<MessageId> out;
+        for (const auto& m : page.messages) {
+            out.push_back(m.id);
+        }
+        return out;
+    }
+
+    std::unique_ptr<StoreBackend> backend_;
+    std::unique_ptr<Store> store_;
+    int version_ = 0;
+};
+
+TEST_P(StoreConformance, MigrateIsVersionedAndIdempotent) {
+    EXPECT_GE(version_, 2);
+    EXPECT_EQ(run_task(store_->migrate()), version_);
+    EXPECT_EQ(run_task(store_->migrate()), version_);
+    // A second instance (another process, in production) finds nothing left to do.
+    auto other = backend_->open();
+    EXPECT_EQ(run_task(other->migrate()), version_);
+    // Data written before a re-migration survives it.
+    const User u = user("survivor");
+    EXPECT_EQ(run_task(other->migrate()), version_);
+    EXPECT_TRUE(run_task(store_->find_user(u.id)).has_value());
+}
+
+TEST_P(StoreConformance, PingAnswers) { EXPECT_NO_THROW(run_task(store_->ping())); }
+
+TEST_P(StoreConformance, CreateAndFindUser) {
+    auto created = run_task(store_->create_user(NewUser{.username = "alice",
+                                                        .password_hash = "$argon2id$v=19$x",
+                                                        .role = "admin",
+                                                        .display_name = "Alice",
+                                                        .companion_persona = "a calm owl"}));
+    ASSERT_TRUE(created.has_value());
+    const User& u = *created;
+    EXPECT_GT(u.id, 0);
+    EXPECT_EQ(u.username, "alice");
+    EXPECT_EQ(u.password_hash, "$argon2id$v=19$x");
+    EXPECT_EQ(u.role, "admin");
+    EXPECT_EQ(u.display_name, "Alice");
+    EXPECT_EQ(u.companion_persona, "a calm owl");
+    EXPECT_FALSE(u.premium_until.has_value());
+    EXPECT_FALSE(u.last_active_at.has_value());
+
+    auto by_id = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(by_id.has_value());
+    EXPECT_EQ(by_id->username, "alice");
+    EXPECT_EQ(by_id->role, "admin");
+    EXPECT_EQ(by_id->created_at, u.created_at);
+    auto by_name = run_task(store_->find_user_by_name("alice"));
+    ASSERT_TRUE(by_name.has_value());
+    EXPECT_EQ(by_name->id, u.id);
+    EXPECT_EQ(by_name->companion_persona, "a calm owl");
+
+    const User bob = user("bob");
+    EXPECT_NE(bob.id, u.id);
+    EXPECT_EQ(bob.role, "user");  // NewUser's default
+    EXPECT_FALSE(run_task(store_->find_user(u.id + bob.id + 1000)).has_value());
+    EXPECT_FALSE(run_task(store_->find_user_by_name("carol")).has_value());
+}
+
+TEST_P(StoreConformance, DuplicateUsernameIsConflict) {
+    const User first = user("alice");
+    auto again = run_task(store_->create_user(NewUser{.username = "alice", .password_hash = "h"}));
+    ASSERT_FALSE(again.has_value());
+    EXPECT_EQ(again.error().code, ErrorCode::conflict);
+    // The failed insert left the original untouched, and the store keeps working.
+    auto found = run_task(store_->find_user_by_name("alice"));
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->id, first.id);
+    EXPECT_EQ(found->password_hash, "$argon2id$fake");
+    // Usernames are case-sensitive.
+    auto upper = run_task(store_->create_user(NewUser{.username = "Alice", .password_hash = "h"}));
+    ASSERT_TRUE(upper.has_value());
+    EXPECT_NE(upper->id, first.id);
+}
+
+TEST_P(StoreConformance, UpdateProfileAppliesOnlySetFields) {
+    const User u = user("alice");
+    auto patched = run_task(store_->update_profile(u.id, ProfilePatch{.display_name = "Ally"}));
+    ASSERT_TRUE(patched.has_value());
+    EXPECT_EQ(patched->display_name, "Ally");
+    EXPECT_EQ(patched->companion_persona, u.companion_persona);
+
+    patched = run_task(store_->update_profile(u.id, ProfilePatch{.companion_persona = "a fox"}));
+    ASSERT_TRUE(patched.has_value());
+    EXPECT_EQ(patched->display_name, "Ally");
+    EXPECT_EQ(patched->companion_persona, "a fox");
+
+    // An explicit empty string is a value, not "unset".
+    patched = run_task(store_->update_profile(u.id, ProfilePatch{.display_name = ""}));
+    ASSERT_TRUE(patched.has_value());
+    EXPECT_EQ(patched->display_name, "");
+    EXPECT_EQ(patched->companion_persona, "a fox");
+
+    auto unchanged = run_task(store_->update_profile(u.id, ProfilePatch{}));
+    ASSERT_TRUE(unchanged.has_value());
+    EXPECT_EQ(unchanged->companion_persona, "a fox");
+
+    auto stored = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->display_name, "");
+    EXPECT_EQ(stored->companion_persona, "a fox");
+    EXPECT_EQ(stored->username, "alice");
+
+    EXPECT_FALSE(run_task(store_->update_profile(u.id + 1000, ProfilePatch{.display_name = "x"}))
+                     .has_value());
+}
+
+TEST_P(StoreConformance, PremiumSetAndClear) {
+    const User u = user("alice");
+    EXPECT_FALSE(u.is_premium(kT0));
+    auto premium = run_task(store_->set_premium_until(u.id, kT0 + 86400));
+    ASSERT_TRUE(premium.has_value());
+    EXPECT_EQ(premium->premium_until, kT0 + 86400);
+    EXPECT_TRUE(premium->is_premium(kT0));
+    EXPECT_FALSE(premium->is_premium(kT0 + 86400));
+    auto stored = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->premium_until, kT0 + 86400);
+
+    auto cleared = run_task(store_->set_premium_until(u.id, std::nullopt));
+    ASSERT_TRUE(cleared.has_value());
+    EXPECT_FALSE(cleared->premium_until.has_value());
+    stored = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_FALSE(stored->premium_until.has_value());
+
+    EXPECT_FALSE(run_task(store_->set_premium_until(u.id + 1000, kT0)).has_value());
+}
+
+TEST_P(StoreConformance, AppendExchangeStoresBothInOrder) {
+    const User u = user("alice");
+    auto [question, reply] = exchange(u.id, "hello", "hi there", kT0);
+    EXPECT_GT(question.id, 0);
+    EXPECT_GT(reply.id, question.id);
+    EXPECT_EQ(question.role, "user");
+    EXPECT_EQ(reply.role, "assistant");
+    EXPECT_EQ(question.content, "hello");
+    EXPECT_EQ(reply.content, "hi there");
+    EXPECT_EQ(question.created_at, kT0);
+    EXPECT_EQ(reply.created_at, kT0);
+    EXPECT_EQ(question.user_id, u.id);
+    EXPECT_EQ(reply.user_id, u.id);
+
+    auto [q2, r2] = exchange(u.id, "again", "yes", kT0 + 5);
+    EXPECT_GT(q2.id, reply.id);
+    EXPECT_GT(r2.id, q2.id);
+
+    const HistoryPage page = run_task(store_->history(u.id, 10, std::nullopt));
+    ASSERT_EQ(page.messages.size(), 4u);
+    EXPECT_FALSE(page.has_more);
+    EXPECT_EQ(ids(page), (std::vector<MessageId>{question.id, reply.id, q2.id, r2.id}));
+    EXPECT_EQ(page.messages[0].content, "hello");
+    EXPECT_EQ(page.messages[1].role, "assistant");
+    EXPECT_EQ(page.messages[3].created_at, kT0 + 5);
+
+    auto stored = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->last_active_at, kT0 + 5);
+}
+
+TEST_P(StoreConformance, HistoryPagingIsExact) {
+    const User u = user("alice");
+    const User other = user("bob");
+    std::vector<MessageId> all;
+    for (int i = 0; i < 4; ++i) {
+        auto [q, r] = exchange(u.id, "q" + std::to_string(i), "r" + std::to_string(i), kT0 + i);
+        all.push_back(q.id);
+        all.push_back(r.id);
+        exchange(other.id, "noise", "noise", kT0 + i);  // interleaved ids of another user
+    }
+    ASSERT_EQ(all.size(), 8u);
+    ASSERT_TRUE(std::is_sorted(all.begin(), all.end()));
+
+    // 8 messages, limit 3: pages of 3, 3, 2.
+    HistoryPage p1 = run_task(store_->history(u.id, 3, std::nullopt));
+    EXPECT_EQ(ids(p1), (std::vector<MessageId>{all[5], all[6], all[7]}));
+    EXPECT_TRUE(p1.has_more);
+    HistoryPage p2 = run_task(store_->history(u.id, 3, p1.messages.front().id));
+    EXPECT_EQ(ids(p2), (std::vector<MessageId>{all[2], all[3], all[4]}));
+    EXPECT_TRUE(p2.has_more);
+    HistoryPage p3 = run_task(store_->history(u.id, 3, p2.messages.front().id));
+    EXPECT_EQ(ids(p3), (std::vector<MessageId>{all[0], all[1]}));
+    EXPECT_FALSE(p3.has_more);
+    EXPECT_EQ(p3.messages[0].content, "q0");
+    EXPECT_EQ(p3.messages[1].content, "r0");
+
+    // A page that ends exactly at the oldest message: has_more is false, not "maybe".
+    HistoryPage exact = run_task(store_->history(u.id, 4, all[4]));
+    EXPECT_EQ(ids(exact), (std::vector<MessageId>{all[0], all[1], all[2], all[3]}));
+    EXPECT_FALSE(exact.has_more);
+    HistoryPage whole = run_task(store_->history(u.id, 8, std::nullopt));
+    EXPECT_EQ(ids(whole), all);
+    EXPECT_FALSE(whole.has_more);
+    HistoryPage almost = run_task(store_->history(u.id, 7, std::nullopt));
+    EXPECT_EQ(almost.messages.size(), 7u);
+    EXPECT_TRUE(almost.has_more);
+
+    // Nothing is older than the first message.
+    HistoryPage none = run_task(store_->history(u.id, 3, all[0]));
+    EXPECT_TRUE(none.messages.empty());
+    EXPECT_FALSE(none.has_more);
+
+    // `before` need not be one of the user's ids.
+    HistoryPage mid = run_task(store_->history(u.id, 2, all[3] + 1));
+    EXPECT_EQ(ids(mid), (std::vector<MessageId>{all[2], all[3]}));
+    EXPECT_TRUE(mid.has_more);
+
+    HistoryPage stranger = run_task(store_->history(u.id + other.id + 1000, 3, std::nullopt));
+    EXPECT_TRUE(stranger.messages.empty());
+    EXPECT_FALSE(stranger.has_more);
+}
+
+TEST_P(StoreConformance, AppendExchangeIsAtomic) {
+    const User u = user("alice");
+    Exchange failing{.user_id = u.id,
+                     .user_text = "lost",
+                     .reply_text = "lost too",
+                     .at = kT0,
+                     .idempotency_key = "key-1",
+                     .make_response = [](const Message&, const Message&) -> std::string {
+                         throw std::runtime_error("response rendering failed");
+                     }};
+    EXPECT_THROW(run_task(store_->append_exchange(std::move(failing))), std::runtime_error);
+
+    const HistoryPage page = run_task(store_->history(u.id, 10, std::nullopt));
+    EXPECT_TRUE(page.messages.empty());
+    EXPECT_FALSE(page.has_more);
+    EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, 0)), 0);
+    EXPECT_FALSE(run_task(store_->find_idempotent_response(u.id, "key-1", 0)).has_value());
+    auto stored = run_task(store_->find_user(u.id));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_FALSE(stored->last_active_at.has_value());
+
+    // Nothing was left open: the next exchange commits normally.
+    auto [q, r] = exchange(u.id, "kept", "kept too", kT0 + 1);
+    const HistoryPage after = run_task(store_->history(u.id, 10, std::nullopt));
+    EXPECT_EQ(ids(after), (std::vector<MessageId>{q.id, r.id}));
+}
+
+TEST_P(StoreConformance, IdempotencyRoundTripAndExpiry) {
+    const User u = user("alice");
+    const User other = user("bob");
+    MessageId seen_user = 0;
+    MessageId seen_reply = 0;
+    auto render = [&](const Message& q, const Message& r) {
+        seen_user = q.id;
+        seen_reply = r.id;
+        return "{\"reply\":\"" + r.content + "\",\"id\":" + std::to_string(r.id) + "}";
+    };
+    auto [q, r] = run_task(store_->append_exchange(Exchange{.user_id = u.id,
+                                                            .user_text = "hi",
+                                                            .reply_text = "hello",
+                                                            .at = kT0,
+                                                            .idempotency_key = "req-1",
+                                                            .make_response = render}));
+    EXPECT_EQ(seen_user, q.id);
+    EXPECT_EQ(seen_reply, r.id);
+    const std::string expected = "{\"reply\":\"hello\",\"id\":" + std::to_string(r.id) + "}";
+
+    EXPECT_EQ(run_task(store_->find_idempotent_response(u.id, "req-1", kT0 - 3600)), expected);
+    EXPECT_EQ(run_task(store_->find_idempotent_response(u.id, "req-1", kT0)), expected);
+    // Older than the replay window: ignored.
+    EXPECT_FALSE(run_task(store_->find_idempotent_response(u.id, "req-1", kT0 + 1)).has_value());
+    // Keys are per user, and exact.
+    EXPECT_FALSE(run_task(store_->find_idempotent_response(other.id, "req-1", 0)).has_value());
+    EXPECT_FALSE(run_task(store_->find_idempotent_response(u.id, "req-2", 0)).has_value());
+    EXPECT_FALSE(run_task(store_->find_idempotent_response(u.id, "REQ-1", 0)).has_value());
+
+    // Without a key nothing is recorded and make_response is not needed.
+    exchange(u.id, "no key", "fine", kT0 + 10);
+
+    // The same key written again later replaces the record.
+    run_task(store_->append_exchange(Exchange{.user_id = u.id,
+                                              .user_text = "hi",
+                                              .reply_text = "second",
+                                              .at = kT0 + 100,
+                                              .idempotency_key = "req-1",
+                                              .make_response = render}));
+    const std::string second = "{\"reply\":\"second\",\"id\":" + std::to_string(seen_reply) + "}";
+    EXPECT_EQ(run_task(store_->find_idempotent_response(u.id, "req-1", kT0 + 50)), second);
+}
+
+TEST_P(StoreConformance, CountUserMessagesSince) {
+    const User u = user("alice");
+    const User other = user("bob");
+    exchange(u.id, "a", "ra", kT0);
+    exchange(u.id, "b", "rb", kT0 + 10);
+    exchange(u.id, "c", "rc", kT0 + 20);
+    exchange(other.id, "x", "rx", kT0 + 20);
+    EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, 0)), 3);
+    EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, kT0 + 10)), 2);  // inclusive
+    EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, kT0 + 11)), 1);
+    EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, kT0 + 21)), 0);
+    EXPECT_EQ(run_task(store_->count_user_messages_since(other.id, 0)), 1);
+}
+
+TEST_P(StoreConformance, DeleteHistory) {
+    const User u = user("alice");
+    const User other = user("bob");
+    exchange(u.id, "a", "ra", kT0);
+    auto [q, r] = exchange(u.id, "b", "rb", kT0 + 1);
+    exchange(other.id, "x", "rx", kT0);
+
+    EXPECT_EQ(run_task(store_->delete_history(u.id)), 4);
+    EXPECT_TRUE(run_task(store_->history(u.id, 10, std::nullopt)).messages.empty());
+    EXPECT_EQ(run_task(store_->history(other.id, 10, std::nullopt)).messages.size(), 2u);
+    EXPECT_EQ(run_task(store_->delete_history(u.id)), 0);
+    EXPECT_TRUE(run_task(store_->find_user(u.id)).has_value());
+
+    // Ids keep increasing after a delete: they are never reused.
+    auto [q2, r2] = exchange(u.id, "c", "rc", kT0 + 2);
+    EXPECT_GT(q2.id, r.id);
+    EXPECT_GT(r2.id, q2.id);
+}
+
+TEST_P(StoreConformance, RetentionDeletesOnlyOlderMessages) {
+    const User u = user("alice");
+    const User other = user("bob");
+    exchange(u.id, "old", "old", kT0);
+    exchange(other.id, "old", "old", kT0 + 50);
+    auto [q, r] = exchange(u.id, "edge", "edge", kT0 + 100);
+    auto [q2, r2] = exchange(other.id, "new", "new", kT0 + 200);
+
+    EXPECT_EQ(run_task(store_->delete_messages_before(kT0 + 100)), 4);
+    EXPECT_EQ(ids(run_task(store_->history(u.id, 10, std::nullopt))),
+              (std::vector<MessageId>{q.id, r.id}));
+    EXPECT_EQ(ids(run_task(store_->history(other.id, 10, std::nullopt))),
+              (std::vector<MessageId>{q2.id, r2.id}));
+    EXPECT_EQ(run_task(store_->delete_messages_before(kT0 + 100)), 0);
+    EXPECT_EQ(run_task(store_->delete_messages_before(kT0 + 1000)), 4);
+}
+
+TEST_P(StoreConformance, RecentlyActiveUsersNewestFirst) {
+    const User a = user("alice");
+    const User b = user("bob");
+    const User c = user("carol");  // never active
+    exchange(a.id, "x", "y", kT0 + 10);
+    exchange(b.id, "x", "y", kT0 + 20);
+
+    auto recent = run_task(store_->recently_active_users(10));
+    ASSERT_EQ(recent.size(), 2u);
+    EXPECT_EQ(recent[0].id, b.id);
+    EXPECT_EQ(recent[1].id, a.id);
+    EXPECT_EQ(recent[0].last_active_at, kT0 + 20);
+    auto top = run_task(store_->recently_active_users(1));
+    ASSERT_EQ(top.size(), 1u);
+    EXPECT_EQ(top[0].id, b.id);
+
+    exchange(a.id, "x", "y", kT0 + 30);
+    recent = run_task(store_->recently_active_users(10));
+    ASSERT_EQ(recent.size(), 2u);
+    EXPECT_EQ(recent[0].id, a.id);
+    EXPECT_TRUE(
+        std::none_of(recent.begin(), recent.end(), [&](const User& x) { return x.id == c.id; }));
+}
+
+TEST_P(StoreConformance, ConcurrentAppendsAllStoredWithUniqueIds) {
+    constexpr int kUsers = 4;
+    constexpr int kPerUser = 50;
+    std::vector<User> users;
+    for (int i = 0; i < kUsers; ++i) {
+        users.push_back(user("user" + std::to_string(i)));
+    }
+
+    boost::asio::io_context ctx;
+    std::mutex mutex;
+    std::vector<std::pair<Message, Message>> results;
+    std::vector<std::exception_ptr> errors;
+    for (int i = 0; i < kUsers * kPerUser; ++i) {
+        const UserId id = users[static_cast<std::size_t>(i % kUsers)].id;
+        boost::asio::co_spawn(
+            ctx,
+            [this, id, i]() -> Task<std::pair<Message, Message>> {
+                // A named local: GCC 12 destroys aggregate temporaries in a co_await operand
+                // twice.
+                Exchange ex{.user_id = id,
+                            .user_text = "q" + std::to_string(i),
+                            .reply_text = "r" + std::to_string(i),
+                            .at = kT0 + i};
+                co_return co_await store_->append_exchange(std::move(ex));
+            },
+            [&](std::exception_ptr e, std::pair<Message, Message> pair) {
+                std::lock_guard lock(mutex);
+                if (e) {
+                    errors.push_back(e);
+                } else {
+                    results.push_back(std::move(pair));
+                }
+            });
+    }
+    std::thread second([&] { ctx.run(); });
+    ctx.run();
+    second.join();
+
+    ASSERT_TRUE(errors.empty());
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(kUsers * kPerUser));
+    std::set<MessageId> unique;
+    for (const auto& [q, r] : results) {
+        EXPECT_LT(q.id, r.id);
+        EXPECT_EQ(q.content.substr(1), r.content.substr(1));
+        unique.insert(q.id);
+        unique.insert(r.id);
+    }
+    EXPECT_EQ(unique.size(), static_cast<std::size_t>(2 * kUsers * kPerUser));
+    for (const User& u : users) {
+        const HistoryPage page = run_task(store_->history(u.id, 1000, std::nullopt));
+        EXPECT_EQ(page.messages.size(), static_cast<std::size_t>(2 * kPerUser));
+        EXPECT_FALSE(page.has_more);
+        EXPECT_TRUE(std::is_sorted(page.messages.begin(), page.messages.end(),
+                                   [](const Message& x, const Message& y) { return x.id < y.id; }));
+        EXPECT_EQ(run_task(store_->count_user_messages_since(u.id, 0)), kPerUser);
+    }
+}
+
+TEST_P(StoreConformance, HostileStringsRoundTripExactly) {
+    const std::vector<std::string> hostile = {
+        "'; DROP TABLE users; --",
+        "Robert'); DROP TABLE chat_history;--",
+        "\" OR 1=1 --",
+        "back\\slash 'single' \"double\" `tick` %s %d ?1 $1 :name @p",
+        "line\nbreak\r\n\ttab",
+        "Zoë — naïve café, 東京, Привет, مرحبا",
+        "emoji 🙂🔥👩‍💻 and a flag 🇫🇷",
+        std::string(5000, 'x') + "🙂",
+    };
+    for (std::size_t i = 0; i < hostile.size(); ++i) {
+        const std::string& s = hostile[i];
+        const std::string name = s.size() <= 64 ? s : "long#" + std::to_string(i);
+        auto created = run_task(store_->create_user(NewUser{
+            .username = name, .password_hash = s, .display_name = s, .companion_persona = s}));
+        ASSERT_TRUE(created.has_value()) << i;
+        auto found = run_task(store_->find_user_by_name(name));
+        ASSERT_TRUE(found.has_value()) << i;
+        EXPECT_EQ(found->username, name);
+        EXPECT_EQ(found->password_hash, s);
+        EXPECT_EQ(found->display_name, s);
+        EXPECT_EQ(found->companion_persona, s);
+
+        auto patched =
+            run_task(store_->update_profile(found->id, ProfilePatch{.display_name = s + "!"}));
+        ASSERT_TRUE(patched.has_value());
+        EXPECT_EQ(patched->display_name, s + "!");
+
+        run_task(store_->append_exchange(
+            Exchange{.user_id = found->id,
+                     .user_text = s,
+                     .reply_text = "re: " + s,
+                     .at = kT0,
+                     .idempotency_key = s,
+                     .make_response = [](const Message& q, const Message&) { return q.content; }}));
+        const HistoryPage page = run_task(store_->history(found->id, 10, std::nullopt));
+        ASSERT_EQ(page.messages.size(), 2u);
+        EXPECT_EQ(page.messages[0].content, s);
+        EXPECT_EQ(page.messages[1].content, "re: " + s);
+        EXPECT_EQ(run_task(store_->find_idempotent_response(found->id, s, 0)), s);
+    }
+    // Pattern characters are literal: no LIKE, no globbing.
+    user("abc");
+    EXPECT_FALSE(run_task(store_->find_user_by_name("a%")).has_value());
+    EXPECT_FALSE(run_task(store_->find_user_by_name("a_c")).has_value());
+    EXPECT_FALSE(run_task(store_->find_user_by_name("ABC")).has_value());
+    // Nothing was dropped.
+    EXPECT_TRUE(run_task(store_->find_user_by_name("abc")).has_value());
+    EXPECT_NO_THROW(run_task(store_->ping()));
+}
+
+}  // namespace confidant::storage::conformance
