@@ -47,9 +47,7 @@ void add_me_routes(http::Router& r, Services& s) {
                   o["premium_until"] = nullptr;
               }
               o["messages_per_day"] = s.users->messages_per_day(*user);
-              o["used_today"] = s.chat != nullptr ? co_await s.chat->used_today(c.user_id)
-                                                  : co_await s.store->count_user_messages_since(
-                                                        c.user_id, utc_day_start(now));
+              o["used_today"] = co_await s.chat->used_today(c.user_id);
               co_return json_response(200, o);
           }));
 }

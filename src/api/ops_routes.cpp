@@ -25,7 +25,8 @@ void add_ops_routes(http::Router& r, Services& s) {
             ready = false;
         }
         if (s.readiness_checks) {
-            for (auto& [name, state] : co_await s.readiness_checks()) {
+            auto extra = co_await s.readiness_checks();
+            for (auto& [name, state] : extra) {
                 checks[name] = state;
             }
         }

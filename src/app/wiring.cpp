@@ -28,6 +28,7 @@
 #include "llm/resilience/resilient_provider.hpp"
 #include "obs/metrics.hpp"
 #include "ratelimit/local_rate_limiter.hpp"
+#include "storage/instrumented_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "app/collectors.hpp"
 #include "app/redis_parts.hpp"
@@ -42,7 +43,8 @@ struct App::Parts {
           threads(s.http_threads != 0 ? s.http_threads : std::max(1u, std::thread::hardware_concurrency())),
           ioc(static_cast<int>(threads)),
           hash_pool(2, "argon2"),
-          store(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url), s.sqlite_threads}),
+          sqlite(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url), s.sqlite_threads}),
+          store(sqlite),
           jwt(make_secret(s)),
           hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast() : auth::PasswordSettings{},
                  hash_pool) {}
@@ -74,7 +76,8 @@ struct App::Parts {
     std::size_t threads;
     asio::io_context ioc;
     BlockingPool hash_pool;
-    storage::SqliteStore store;
+    storage::SqliteStore sqlite;
+    storage::InstrumentedStore store;
     auth::JwtCodec jwt;
     auth::PasswordHasher hasher;
 
@@ -254,6 +257,7 @@ int App::serve() {
 
     http::HttpMetrics http_metrics(p.router);
     p.metrics.add([&http_metrics](std::string& out) { http_metrics.render(out); });
+    p.metrics.add([&p](std::string& out) { p.store.render(out); });
     add_collectors(p.metrics, p.local_cache.get(), p.llm.get(), p.redis.get());
 
     http::ServerSettings hs;
@@ -311,6 +315,8 @@ int App::serve() {
         });
     });
 
+    // run_sync() may have run the context out of work, which leaves it stopped.
+    p.ioc.restart();
     std::vector<std::thread> workers;
     for (std::size_t i = 1; i < p.threads; ++i) {
         workers.emplace_back([&p] { p.ioc.run(); });

@@ -149,6 +149,8 @@ Environment parse_dotenv(const std::string& text) {
         std::string value = trim(std::string_view(s).substr(eq + 1));
         if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
             value = value.substr(1, value.size() - 2);
+        } else if (!value.empty() && value.front() == '#') {
+            value.clear();  // `KEY=   # comment`: an empty value
         } else if (const auto hash = value.find(" #"); hash != std::string::npos) {
             value = trim(std::string_view(value).substr(0, hash));  // trailing comment
         }

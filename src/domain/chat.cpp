@@ -82,6 +82,14 @@ std::string user_persona(const std::string& profile_json, const std::string& fal
     return fallback;
 }
 
+std::string render_exchange(const storage::Message& u, const storage::Message& r, const std::string& model) {
+    boost::json::object o;
+    o["message"] = message_object(u);
+    o["reply"] = message_object(r);
+    o["model"] = model;
+    return boost::json::serialize(o);
+}
+
 }  // namespace
 
 std::string message_json(const storage::Message& m) { return boost::json::serialize(message_object(m)); }
@@ -102,8 +110,12 @@ Task<Chat::Recent> Chat::recent(storage::UserId user) {
         auto page = co_await store_.history(user, kRecent, std::nullopt);
         co_return encode_recent(page.messages, page.has_more);
     };
-    std::string encoded = cached_ != nullptr ? co_await cached_->get_or_load(history_key(user), settings_.history_ttl, load)
-                                             : co_await load();
+    std::string encoded;
+    if (cached_ != nullptr) {
+        encoded = co_await cached_->get_or_load(history_key(user), settings_.history_ttl, load);
+    } else {
+        encoded = co_await load();
+    }
     if (auto decoded = decode_recent(encoded, user)) {
         co_return Recent{std::move(decoded->first), decoded->second};
     }
@@ -199,8 +211,13 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, std::string text,
 }
 
 Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_delta) {
-    auto completion = on_delta ? co_await provider_.stream(turn.request, std::move(on_delta))
-                               : co_await provider_.complete(turn.request);
+    // No co_await inside ?: here: GCC 12 destroys the result of such an expression twice.
+    llm::LlmResult<llm::Completion> completion = llm::ProviderError{};
+    if (on_delta) {
+        completion = co_await provider_.stream(turn.request, std::move(on_delta));
+    } else {
+        completion = co_await provider_.complete(turn.request);
+    }
     if (!completion) {
         const auto& e = completion.error();
         long retry = 5;
@@ -222,21 +239,17 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     ex.at = now();
     ex.idempotency_key = turn.idempotency_key;
     const std::string model = answer.model;
-    auto render = [model](const storage::Message& u, const storage::Message& r) {
-        boost::json::object o;
-        o["message"] = message_object(u);
-        o["reply"] = message_object(r);
-        o["model"] = model;
-        return boost::json::serialize(o);
+    ex.make_response = [model](const storage::Message& u, const storage::Message& r) {
+        return render_exchange(u, r, model);
     };
-    ex.make_response = render;
-    auto [user_msg, reply_msg] = co_await store_.append_exchange(std::move(ex));
+    // (Not a structured binding: GCC 12 mis-destroys temporaries of a co_await expression there.)
+    std::pair<storage::Message, storage::Message> stored = co_await store_.append_exchange(std::move(ex));
     if (cached_ != nullptr) {
         co_await cached_->invalidate_key(history_key(turn.user_id));
     }
-    answer.body = render(user_msg, reply_msg);
-    answer.message = std::move(user_msg);
-    answer.reply = std::move(reply_msg);
+    answer.body = render_exchange(stored.first, stored.second, model);
+    answer.message = std::move(stored.first);
+    answer.reply = std::move(stored.second);
     co_return answer;
 }
 

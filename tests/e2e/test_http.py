@@ -1,0 +1,202 @@
+"""HTTP core: ops endpoints, error shape, limits, timeouts, keep-alive, graceful shutdown."""
+import json
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from harness import (Client, Confidant, ServerTestCase, parse_raw_response, raw_exchange, register)
+
+
+class Ops(ServerTestCase):
+    def test_healthz(self):
+        r = self.client().get("/healthz")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), {"status": "ok"})
+        self.assertTrue(r.header("Content-Type").startswith("application/json"))
+        self.assertTrue(r.header("X-Request-Id"))
+
+    def test_request_id_is_echoed(self):
+        r = self.client().get("/healthz", headers={"X-Request-Id": "abc-123"})
+        self.assertEqual(r.header("X-Request-Id"), "abc-123")
+
+    def test_readyz_checks_database(self):
+        r = self.client().get("/readyz")
+        self.assertEqual(r.status, 200)
+        body = r.json()
+        self.assertEqual(body["status"], "ready")
+        self.assertEqual(body["checks"]["database"], "ok")
+        for k in ("cache", "queue", "llm"):
+            self.assertIn(k, body["checks"])
+
+    def test_metrics_prometheus(self):
+        c = self.client()
+        c.get("/healthz")
+        c.get("/nope")
+        r = c.get("/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.header("Content-Type").startswith("text/plain; version=0.0.4"))
+        text = r.body.decode()
+        self.assertIn('http_requests_total{method="GET",route="/healthz",status="200"}', text)
+        self.assertIn('http_requests_total{method="GET",route="unmatched",status="404"}', text)
+        self.assertIn('http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"}', text)
+        self.assertIn("# TYPE http_request_duration_seconds histogram", text)
+
+
+class Errors(ServerTestCase):
+    env = {"MAX_BODY_BYTES": "1024", "MAX_HEADER_BYTES": "2048"}
+
+    def assert_error(self, r, status, code):
+        self.assertEqual(r.status, status, r.body)
+        body = r.json()
+        self.assertEqual(set(body), {"error"})
+        self.assertEqual(body["error"]["code"], code)
+        self.assertIsInstance(body["error"]["message"], str)
+        self.assertTrue(r.header("Content-Type").startswith("application/json"))
+
+    def test_not_found(self):
+        self.assert_error(self.client().get("/v1/nothing-here"), 404, "not_found")
+
+    def test_method_not_allowed(self):
+        r = self.client().request("PUT", "/healthz")
+        self.assert_error(r, 405, "method_not_allowed")
+        self.assertIn("GET", r.header("Allow"))
+
+    def test_unsupported_media_type(self):
+        r = self.client().post("/v1/auth/login", raw=b"username=a&password=b",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assert_error(r, 415, "unsupported_media_type")
+
+    def test_malformed_json(self):
+        r = self.client().post("/v1/auth/login", raw=b'{"username": "abc", ', headers={"Content-Type": "application/json"})
+        self.assert_error(r, 400, "bad_request")
+
+    def test_json_not_an_object(self):
+        r = self.client().post("/v1/auth/login", raw=b'[1,2]', headers={"Content-Type": "application/json"})
+        self.assert_error(r, 400, "bad_request")
+
+    def test_invalid_utf8(self):
+        r = self.client().post("/v1/auth/register", raw=b'{"username": "ab\xff\xfecd", "password": "long-enough-1"}',
+                               headers={"Content-Type": "application/json"})
+        self.assert_error(r, 400, "bad_request")
+
+    def test_body_exactly_at_limit_is_accepted(self):
+        body = '{"username": "nobody-here", "password": "wrong-password", "pad": "'
+        body += "x" * (1024 - len(body) - 2) + '"}'
+        self.assertEqual(len(body.encode()), 1024)
+        r = self.client().post("/v1/auth/login", raw=body.encode(), headers={"Content-Type": "application/json"})
+        self.assert_error(r, 401, "unauthorized")
+
+    def test_body_over_limit(self):
+        body = b'{"pad": "' + b"x" * 1100 + b'"}'
+        r = self.client().post("/v1/auth/login", raw=body, headers={"Content-Type": "application/json"})
+        self.assert_error(r, 413, "payload_too_large")
+
+    def test_chunked_body_over_limit(self):
+        chunk = b"x" * 600
+        req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" +
+               b"%x\r\n" % len(chunk) + chunk + b"\r\n" + b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n")
+        status, head, body = parse_raw_response(raw_exchange(self.port, req))
+        self.assertEqual(status, 413)
+        self.assertEqual(json.loads(body)["error"]["code"], "payload_too_large")
+
+    def test_headers_too_large(self):
+        req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
+        status, head, body = parse_raw_response(raw_exchange(self.port, req))
+        self.assertEqual(status, 431)
+        self.assertEqual(json.loads(body)["error"]["code"], "headers_too_large")
+
+    def test_bad_framing(self):
+        status, head, body = parse_raw_response(raw_exchange(self.port, b"GARBAGE\x01 / HTTP/1.1\r\n\r\n"))
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(body)["error"]["code"], "bad_request")
+
+    def test_server_survives_bad_input(self):
+        for payload in (b"\x00" * 100 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
+            raw_exchange(self.port, payload, timeout=3)
+        self.assertEqual(self.client().get("/healthz").status, 200)
+
+
+class KeepAliveAndTimeouts(ServerTestCase):
+    env = {"HEADER_TIMEOUT_SECONDS": "1", "IDLE_TIMEOUT_SECONDS": "2"}
+
+    def test_keep_alive_reuses_connection(self):
+        c = self.client()
+        for _ in range(20):
+            self.assertEqual(c.get("/healthz").status, 200)
+        # http.client reconnects silently; make sure the socket stayed the same.
+        sock = c.conn.sock
+        c.get("/healthz")
+        self.assertIs(c.conn.sock, sock)
+
+    def test_slowloris_is_dropped(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        t0 = time.time()
+        closed = False
+        # Trickle a header byte at a time, well past the 1 s header timeout.
+        for _ in range(40):
+            try:
+                s.sendall(b"X")
+                time.sleep(0.1)
+                s.settimeout(0.01)
+                try:
+                    if s.recv(1024) == b"":
+                        closed = True
+                        break
+                except socket.timeout:
+                    pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        self.assertTrue(closed, "the slow client was not disconnected")
+        self.assertLess(time.time() - t0, 3.9)
+
+    def test_idle_keep_alive_connection_is_closed(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(10)
+        data = s.recv(4096)
+        self.assertIn(b"200 OK", data)
+        t0 = time.time()
+        self.assertEqual(s.recv(4096), b"")  # closed by the server after the idle timeout
+        self.assertGreater(time.time() - t0, 1.0)
+
+
+class GracefulShutdown(unittest.TestCase):
+    def test_sigterm_finishes_in_flight_requests_and_exits_zero(self):
+        # A slow emulated model keeps a chat request in flight while we send SIGTERM.
+        from harness import Emulator
+        emu = Emulator("--latency-ms", "1500")
+        self.addCleanup(emu.stop)
+        server = Confidant({"LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "k", "GEMINI_BASE_URL": emu.url,
+                            "DRAIN_TIMEOUT_SECONDS": "10"})
+        try:
+            token, _ = register(Client(server.port))
+            result = {}
+
+            def chat():
+                result["r"] = Client(server.port, token).post("/v1/chat", {"message": "hello there"})
+
+            t = threading.Thread(target=chat)
+            t.start()
+            time.sleep(0.5)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            # New connections are refused once draining started.
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            t.join(20)
+            self.assertEqual(result["r"].status, 200, result["r"].body)
+            self.assertIn("hello there", result["r"].json()["reply"]["content"])
+            self.assertEqual(server.proc.wait(20), 0)
+        finally:
+            server.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/settings.hpp"
+
+using confidant::config::ConfigError;
+using confidant::config::Environment;
+using confidant::config::load;
+using confidant::config::parse_dotenv;
+
+namespace {
+std::string error_of(const Environment& env) {
+    try {
+        load(env);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST(Config, DefaultsMatchDesign) {
+    const auto s = load({});
+    EXPECT_EQ(s.port, 8000);
+    EXPECT_EQ(s.host, "127.0.0.1");
+    EXPECT_EQ(s.redis_max_connections, 50u);
+    EXPECT_EQ(s.redis_health_check_interval_s, 30);
+    EXPECT_TRUE(s.redis_retry_on_timeout);
+    EXPECT_EQ(s.redis_retry_attempts, 2);
+    EXPECT_DOUBLE_EQ(s.redis_retry_min_wait_s, 0.5);
+    EXPECT_DOUBLE_EQ(s.redis_retry_max_wait_s, 2.0);
+    EXPECT_EQ(s.cache_ttl_s, 600);
+    EXPECT_EQ(s.admin_rate_limit_per_minute, 10);
+    EXPECT_EQ(s.max_body_bytes, 1u << 20);
+    EXPECT_EQ(s.free_messages_per_day, 50);
+    EXPECT_EQ(s.premium_messages_per_day, 1000);
+    EXPECT_EQ(s.history_context_messages, 20);
+    EXPECT_EQ(s.chat_history_retention_days, 90);
+    EXPECT_EQ(s.db_pool_size, 20u);
+    EXPECT_EQ(s.db_max_overflow, 10u);
+    EXPECT_EQ(s.db_pool_recycle_s, 1800);
+    EXPECT_EQ(s.llm_provider, "offline");
+    EXPECT_FALSE(s.redis_url.has_value());
+    EXPECT_FALSE(s.jwt_secret.has_value());
+}
+
+TEST(Config, ParsesValues) {
+    const auto s = load({{"PORT", "9000"}, {"REDIS_URL", "redis://localhost:6380/2"}, {"REDIS_RETRY_ON_TIMEOUT", "false"},
+                         {"REDIS_RETRY_MIN_WAIT", "0.25"}, {"LOG_FORMAT", "json"}, {"CACHE_ENABLED", "0"}});
+    EXPECT_EQ(s.port, 9000);
+    EXPECT_EQ(*s.redis_url, "redis://localhost:6380/2");
+    EXPECT_FALSE(s.redis_retry_on_timeout);
+    EXPECT_DOUBLE_EQ(s.redis_retry_min_wait_s, 0.25);
+    EXPECT_EQ(s.log_format, "json");
+    EXPECT_FALSE(s.cache_enabled);
+}
+
+TEST(Config, GeminiIsDefaultWithAKey) {
+    EXPECT_EQ(load({{"GEMINI_API_KEY", "k"}}).llm_provider, "gemini");
+    EXPECT_EQ(load({{"GEMINI_API_KEY", "k"}, {"LLM_PROVIDER", "offline"}}).llm_provider, "offline");
+    EXPECT_NE(error_of({{"LLM_PROVIDER", "gemini"}}).find("GEMINI_API_KEY"), std::string::npos);
+}
+
+TEST(Config, BadValuesNameTheVariable) {
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"PORT", "x"},          {"PORT", "65536"},        {"PORT", "80x"},           {"MAX_BODY_BYTES", "0"},
+        {"REDIS_URL", "http://x"}, {"REDIS_RETRY_ATTEMPTS", "-1"}, {"REDIS_RETRY_MIN_WAIT", "abc"},
+        {"REDIS_RETRY_ON_TIMEOUT", "perhaps"}, {"LOG_LEVEL", "loud"}, {"LLM_PROVIDER", "x"},
+        {"DATABASE_URL", "mysql://db"}, {"JWT_SECRET", "short"}, {"LLM_BREAKER_FAILURE_RATE", "1.5"},
+        {"QUEUE_BACKEND", "kafka"}, {"GEMINI_BASE_URL", "ftp://x"},
+    };
+    for (const auto& [name, value] : bad) {
+        const auto err = error_of({{name, value}});
+        EXPECT_NE(err.find(name), std::string::npos) << name << "=" << value << " gave: " << err;
+    }
+    EXPECT_NE(error_of({{"REDIS_RETRY_MIN_WAIT", "3"}, {"REDIS_RETRY_MAX_WAIT", "1"}}).find("REDIS_RETRY_MAX_WAIT"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"ADMIN_USERNAME", "root"}}).find("ADMIN_PASSWORD"), std::string::npos);
+}
+
+TEST(Config, DotenvSyntax) {
+    const auto env = parse_dotenv(
+        "# comment\n\nG=   # only a comment\nexport A=1\nB = two words \nC=\"quoted # not a comment\"\nD='single'\nE=val # trailing\nF=\n");
+    EXPECT_EQ(env.at("A"), "1");
+    EXPECT_EQ(env.at("B"), "two words");
+    EXPECT_EQ(env.at("C"), "quoted # not a comment");
+    EXPECT_EQ(env.at("D"), "single");
+    EXPECT_EQ(env.at("E"), "val");
+    EXPECT_EQ(env.at("F"), "");
+    EXPECT_EQ(env.at("G"), "");
+    EXPECT_THROW(parse_dotenv("NOEQUALS\n"), ConfigError);
+    EXPECT_THROW(parse_dotenv("BAD-NAME=1\n"), ConfigError);
+}
+
+TEST(Config, EnvExampleLoadsAsDefaults) {
+    std::ifstream f(ENV_EXAMPLE_PATH);
+    ASSERT_TRUE(f.good());
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const auto env = parse_dotenv(ss.str());
+    const auto from_file = load(env);
+    const auto defaults = load({});
+    EXPECT_EQ(from_file.port, defaults.port);
+    EXPECT_EQ(from_file.database_url, defaults.database_url);
+    EXPECT_EQ(from_file.cache_ttl_s, defaults.cache_ttl_s);
+    EXPECT_EQ(from_file.llm_provider, defaults.llm_provider);
+    EXPECT_EQ(from_file.llm_max_concurrent, defaults.llm_max_concurrent);
+    EXPECT_EQ(from_file.redis_url.has_value(), defaults.redis_url.has_value());
+    // Every variable the loader knows is documented in .env.example.
+    for (const char* name : {"HOST", "PORT", "DATABASE_URL", "REDIS_URL", "REDIS_MAX_CONNECTIONS", "CACHE_TTL_SECONDS",
+                             "JWT_SECRET", "ADMIN_RATE_LIMIT_PER_MINUTE", "LLM_PROVIDER", "GEMINI_API_KEY",
+                             "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND"}) {
+        EXPECT_TRUE(env.count(name)) << name;
+    }
+}
