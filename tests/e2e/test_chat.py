@@ -61,6 +61,8 @@ class Chat(ChatBase):
     def test_reply_is_deterministic_for_the_same_prompt(self):
         c1, _ = self.user()
         c2, _ = self.user()
+        for c in (c1, c2):  # the user's name is part of the prompt
+            c.patch("/v1/me", {"display_name": "Sam"})
         a = c1.post("/v1/chat", {"message": "same words"}).json()["reply"]["content"]
         b = c2.post("/v1/chat", {"message": "same words"}).json()["reply"]["content"]
         self.assertEqual(a, b)
