@@ -41,7 +41,7 @@ struct App::Parts {
     explicit Parts(const config::Settings& s)
         : settings(s),
           threads(s.http_threads != 0 ? s.http_threads : std::max(1u, std::thread::hardware_concurrency())),
-          ioc(static_cast<int>(threads)),
+          ioc(1),
           hash_pool(2, "argon2"),
           sqlite(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url), s.sqlite_threads}),
           store(sqlite),
@@ -74,7 +74,8 @@ struct App::Parts {
 
     const config::Settings& settings;
     std::size_t threads;
-    asio::io_context ioc;
+    asio::io_context ioc;  // I/O context 0: also runs start-up tasks, signals and shared clients
+    std::vector<std::unique_ptr<asio::io_context>> more_contexts;  // one per further I/O thread
     BlockingPool hash_pool;
     storage::SqliteStore sqlite;
     storage::InstrumentedStore store;
@@ -268,7 +269,12 @@ int App::serve() {
     hs.header_timeout = std::chrono::seconds(s.header_timeout_s);
     hs.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     hs.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
-    http::Server server(p.ioc, hs, p.router, http_metrics);
+    std::vector<asio::io_context*> contexts{&p.ioc};
+    for (std::size_t i = 1; i < p.threads; ++i) {
+        p.more_contexts.push_back(std::make_unique<asio::io_context>(1));
+        contexts.push_back(p.more_contexts.back().get());
+    }
+    http::Server server(contexts, hs, p.router, http_metrics);
     const auto port = server.listen();
     server.start();
     spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})", CONFIDANT_VERSION,
@@ -295,6 +301,12 @@ int App::serve() {
         });
     }
 
+    auto stop_all = [&p] {
+        p.ioc.stop();
+        for (auto& c : p.more_contexts) {
+            c->stop();
+        }
+    };
     asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) {
@@ -306,20 +318,20 @@ int App::serve() {
             if (p.redis) {
                 co_await p.redis->close();
             }
-            p.ioc.stop();
+            stop_all();
         }, [&](std::exception_ptr e) {
             if (e) {
                 spdlog::error("drain failed");
             }
-            p.ioc.stop();
+            stop_all();
         });
     });
 
     // run_sync() may have run the context out of work, which leaves it stopped.
     p.ioc.restart();
     std::vector<std::thread> workers;
-    for (std::size_t i = 1; i < p.threads; ++i) {
-        workers.emplace_back([&p] { p.ioc.run(); });
+    for (auto& c : p.more_contexts) {
+        workers.emplace_back([ctx = c.get()] { ctx->run(); });
     }
     p.ioc.run();
     for (auto& t : workers) {

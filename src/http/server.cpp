@@ -31,7 +31,6 @@ namespace confidant::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::ip::tcp;
-using Strand = asio::strand<asio::io_context::executor_type>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Server::Session {
@@ -176,44 +175,54 @@ private:
 
 }  // namespace
 
-Server::Server(asio::io_context& ioc, const ServerSettings& settings, const Router& router,
+Server::Server(std::vector<asio::io_context*> contexts, const ServerSettings& settings, const Router& router,
                HttpMetrics& metrics)
-    : ioc_(ioc), settings_(settings), router_(router), metrics_(metrics), acceptor_(ioc) {}
+    : contexts_(std::move(contexts)), settings_(settings), router_(router), metrics_(metrics) {}
 
 Server::~Server() = default;
 
 std::uint16_t Server::listen() {
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
     const auto address = asio::ip::make_address(settings_.host);
     tcp::endpoint ep(address, settings_.port);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen(settings_.backlog);
-    return acceptor_.local_endpoint().port();
+    for (auto* ctx : contexts_) {
+        auto acceptor = std::make_unique<tcp::acceptor>(*ctx);
+        acceptor->open(ep.protocol());
+        acceptor->set_option(asio::socket_base::reuse_address(true));
+        acceptor->set_option(reuse_port(true));
+        acceptor->bind(ep);
+        acceptor->listen(settings_.backlog);
+        ep.port(acceptor->local_endpoint().port());  // port 0: the others join the chosen port
+        acceptors_.push_back(std::move(acceptor));
+    }
+    return ep.port();
 }
 
 void Server::start() {
-    asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::critical("accept loop failed: {}", ex.what());
+    for (auto& acceptor : acceptors_) {
+        asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor), [](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::critical("accept loop failed: {}", ex.what());
+                }
             }
-        }
-    });
+        });
+    }
 }
 
-Task<void> Server::accept_loop() {
+Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
-        if (ec == asio::error::operation_aborted || !acceptor_.is_open() || draining_) {
+        // The socket lives on the acceptor's context, which one thread runs: no strand needed.
+        auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+        if (ec == asio::error::operation_aborted || !acceptor.is_open() || draining_) {
             co_return;
         }
         if (ec) {
             // EMFILE and friends: back off briefly instead of spinning.
             spdlog::warn("accept failed: {}", ec.message());
-            asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+            asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
             co_await t.async_wait(kTuple);
             continue;
         }
@@ -457,9 +466,12 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
 
 Task<void> Server::drain() {
     draining_ = true;
-    co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
-    boost::system::error_code ec;
-    acceptor_.close(ec);
+    for (auto& acceptor : acceptors_) {
+        asio::post(acceptor->get_executor(), [a = acceptor.get()] {
+            boost::system::error_code ec;
+            a->close(ec);
+        });
+    }
     auto close_idle = [this](bool all) {
         std::lock_guard lock(sessions_mutex_);
         for (auto& [id, weak] : sessions_) {

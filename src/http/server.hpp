@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "core/task.hpp"
 #include "http/http_metrics.hpp"
@@ -16,7 +17,9 @@
 
 namespace confidant::http {
 
-/// The HTTP/1.1 server: one acceptor, a coroutine per connection on its own strand, keep-alive,
+/// The HTTP/1.1 server: one acceptor per I/O context, all bound to the same port with
+/// SO_REUSEPORT so the kernel spreads connections over the contexts; each context is run by
+/// one thread, so a connection's coroutine needs no strand and no lock. Keep-alive,
 /// header/body limits, timeouts (a slowloris client is dropped when its request head has not
 /// arrived within `header_timeout`), SSE responses, and a graceful drain.
 ///
@@ -24,8 +27,9 @@ namespace confidant::http {
 /// `ErrorException` is logged once with the request id and answered 500 `internal`.
 class Server {
 public:
-    Server(boost::asio::io_context& ioc, const ServerSettings& settings, const Router& router,
-           HttpMetrics& metrics);
+    /// `contexts`: one per I/O thread, each run by exactly one thread.
+    Server(std::vector<boost::asio::io_context*> contexts, const ServerSettings& settings,
+           const Router& router, HttpMetrics& metrics);
     ~Server();
 
     /// Binds and listens; returns the bound port (useful with port 0). Throws on failure.
@@ -42,14 +46,14 @@ public:
     struct Session;
 
 private:
-    Task<void> accept_loop();
+    Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
     Task<void> run_session(std::shared_ptr<Session> session);
 
-    boost::asio::io_context& ioc_;
+    std::vector<boost::asio::io_context*> contexts_;
     ServerSettings settings_;
     const Router& router_;
     HttpMetrics& metrics_;
-    boost::asio::ip::tcp::acceptor acceptor_;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::atomic<bool> draining_{false};
     std::mutex sessions_mutex_;
     std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
