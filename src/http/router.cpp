@@ -56,7 +56,7 @@ void Router::add(bhttp::verb method, std::string pattern, Handler handler, Route
 Router::Match Router::match(bhttp::verb method, std::string_view path) const {
     Match m;
     // A trailing slash is a different resource, as in most APIs; only "/" itself ends in one.
-    if (auto it = exact_.find(std::string(path)); it != exact_.end()) {
+    if (auto it = exact_.find(path); it != exact_.end()) {
         for (std::size_t idx : it->second) {
             const Route& r = routes_[idx];
             if (r.method == method || (method == bhttp::verb::head && r.method == bhttp::verb::get)) {

@@ -41,8 +41,13 @@ public:
 
 private:
     std::vector<Route> routes_;
-    // Routes without parameters, by exact path, for an O(1) lookup of the hot paths.
-    std::unordered_map<std::string, std::vector<std::size_t>> exact_;
+    struct PathHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    // Routes without parameters, by exact path, for an O(1) lookup of the hot paths (no
+    // allocation per lookup: heterogeneous find by string_view).
+    std::unordered_map<std::string, std::vector<std::size_t>, PathHash, std::equal_to<>> exact_;
     std::vector<std::size_t> parameterised_;
 };
 

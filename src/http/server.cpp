@@ -257,7 +257,7 @@ Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
 namespace {
 
 // Writes a complete (non-streamed) answer. Returns false when the connection must close.
-Task<bool> write_response(beast::tcp_stream& stream, const Response& res, bhttp::verb method,
+Task<bool> write_response(beast::tcp_stream& stream, Response& res, bhttp::verb method,
                           bool keep_alive, const std::string& request_id, std::chrono::seconds timeout) {
     stream.expires_after(timeout);
     auto fill = [&](auto& msg) {
@@ -283,7 +283,7 @@ Task<bool> write_response(beast::tcp_stream& stream, const Response& res, bhttp:
     }
     bhttp::response<bhttp::string_body> msg{static_cast<bhttp::status>(res.status), 11};
     fill(msg);
-    msg.body() = res.body;
+    msg.body() = std::move(res.body);
     msg.prepare_payload();
     auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
     co_return !ec && keep_alive;
@@ -292,7 +292,7 @@ Task<bool> write_response(beast::tcp_stream& stream, const Response& res, bhttp:
 // Answers a request that never reached a handler (bad framing, limits), then closes.
 Task<void> write_parser_error(beast::tcp_stream& stream, unsigned status, std::string_view code,
                               std::string_view message, std::chrono::seconds timeout) {
-    const Response res = error_response(status, code, message);
+    Response res = error_response(status, code, message);
     co_await write_response(stream, res, bhttp::verb::get, false, make_request_id(), timeout);
 }
 

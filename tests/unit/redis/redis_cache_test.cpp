@@ -1,0 +1,148 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cache/redis/redis_cache.hpp"
+#include "redis/pool.hpp"
+#include "support/redis_server.hpp"
+
+namespace confidant::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using redis::Pool;
+using redis::RedisSettings;
+using test::IoThreads;
+using test::RedisServer;
+
+RedisSettings fast_settings(const RedisServer& server) {
+    RedisSettings s;
+    s.url = server.url();
+    s.connect_timeout = 500ms;
+    s.command_timeout = 2000ms;
+    s.retry_min_wait = 20ms;
+    s.retry_max_wait = 100ms;
+    s.down_probe_interval = 100ms;
+    return s;
+}
+
+TEST(RedisCache, GetSetDelUnderPrefixWithTtl) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool);
+    io.run([&]() -> Task<void> {
+        EXPECT_EQ(co_await cache.get("profile:1"), std::nullopt);
+        co_await cache.set("profile:1", "alice", 120s);
+        EXPECT_EQ(co_await cache.get("profile:1"), std::optional<std::string>("alice"));
+        auto raw = co_await pool.call("GET", "confidant:profile:1");
+        EXPECT_TRUE(raw && raw->str() == "alice");
+        auto ttl = co_await pool.call("TTL", "confidant:profile:1");
+        EXPECT_TRUE(ttl && ttl->integer() > 100 && ttl->integer() <= 120);
+        co_await cache.set("no-ttl-given", "x", 0s);  // default TTL, never persistent
+        auto ttl2 = co_await pool.call("TTL", "confidant:no-ttl-given");
+        EXPECT_TRUE(ttl2 && ttl2->integer() > 500 && ttl2->integer() <= 600);
+        co_await cache.del("profile:1");
+        EXPECT_EQ(co_await cache.get("profile:1"), std::nullopt);
+        auto st = co_await cache.stats();
+        EXPECT_EQ(st.status, "active");
+        EXPECT_EQ(st.backend, "redis");
+        EXPECT_EQ(st.hits, 1u);
+        EXPECT_EQ(st.misses, 2u);
+        EXPECT_EQ(st.total_keys, 1);
+        EXPECT_GT(st.used_memory_bytes, 0);
+        EXPECT_FALSE(st.used_memory_human.empty());
+        EXPECT_GE(st.active_connections, 1);
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, DelPatternScansAndDeletesExactlyTheMatchingKeys) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool);
+    io.run([&]() -> Task<void> {
+        // 2,000 keys of ours: 1,000 user:*, 1,000 session:*; plus keys outside our prefix.
+        std::vector<std::vector<std::string>> cmds;
+        for (int i = 0; i < 1000; ++i) {
+            cmds.push_back({"SET", "confidant:user:" + std::to_string(i), "u", "EX", "600"});
+            cmds.push_back({"SET", "confidant:session:" + std::to_string(i), "s", "EX", "600"});
+        }
+        cmds.push_back({"SET", "user:1", "foreign"});
+        cmds.push_back({"SET", "other:confidant:user:1", "foreign"});
+        cmds.push_back({"SET", "confidant:users", "not matched by user:*"});
+        auto r = co_await pool.pipeline(std::move(cmds));
+        EXPECT_TRUE(r && r->size() == 2003);
+
+        const auto deleted = co_await cache.del_pattern("user:*");
+        EXPECT_EQ(deleted, 1000);
+        auto size = co_await pool.call("DBSIZE");
+        EXPECT_TRUE(size && size->integer() == 1003);
+        auto foreign = co_await pool.call("EXISTS", "user:1", "other:confidant:user:1",
+                                          "confidant:users", "confidant:session:999");
+        EXPECT_TRUE(foreign && foreign->integer() == 4);
+        EXPECT_EQ(co_await cache.del_pattern("user:*"), 0);
+        EXPECT_EQ(co_await cache.del_pattern("session:1??"), 100);
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, PrefixGlobCharactersAreLiteral) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool, RedisCacheSettings{.key_prefix = "app[1]:"});
+    io.run([&]() -> Task<void> {
+        co_await cache.set("k", "v", 60s);
+        EXPECT_TRUE(co_await pool.call("SET", "app1:k", "not ours"));
+        EXPECT_EQ(co_await cache.del_pattern("*"), 1);
+        auto exists = co_await pool.call("EXISTS", "app1:k");
+        EXPECT_TRUE(exists && exists->integer() == 1);
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, DegradesWithoutErrorsOrWaitsWhenRedisIsDown) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool);
+    io.run([&]() -> Task<void> {
+        co_await cache.set("a", "1", 60s);
+        EXPECT_TRUE(co_await cache.get("a"));
+    }());
+    server.stop();
+    // The first call notices the outage; everything after is immediate.
+    io.run([&]() -> Task<void> { EXPECT_EQ(co_await cache.get("a"), std::nullopt); }());
+    ASSERT_FALSE(pool.is_up());
+    io.run([&]() -> Task<void> {
+        const auto t0 = std::chrono::steady_clock::now();
+        EXPECT_EQ(co_await cache.get("a"), std::nullopt);
+        co_await cache.set("b", "2", 60s);
+        co_await cache.del("a");
+        EXPECT_EQ(co_await cache.del_pattern("*"), 0);
+        auto st = co_await cache.stats();
+        EXPECT_EQ(st.status, "degraded");
+        EXPECT_EQ(st.backend, "redis");
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms);
+    }());
+    EXPECT_GE(cache.errors(), 4u);
+    server.start();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pool.is_up() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_TRUE(pool.is_up());
+    io.run([&]() -> Task<void> {
+        co_await cache.set("c", "3", 60s);
+        EXPECT_EQ(co_await cache.get("c"), std::optional<std::string>("3"));
+        EXPECT_EQ((co_await cache.stats()).status, "active");
+        co_await pool.close();
+    }());
+}
+
+}  // namespace
+}  // namespace confidant::cache
