@@ -41,14 +41,16 @@ void add_auth_routes(http::Router& r, Services& s) {
         check_username(username);
         check_length("password", password, 8, 128);
         auto result = co_await s.users->register_user(std::move(username), std::move(password));
-        co_return auth_answer(201, *s.users, result.value());
+        const auto& registered = result.value();
+        co_return auth_answer(201, *s.users, registered);
     });
     r.add(http::bhttp::verb::post, "/v1/auth/login", [&s](http::Request& req) -> Task<http::Response> {
         auto body = parse_object(req.body());
         auto username = require_string(body, "username");
         auto password = require_string(body, "password");
         auto result = co_await s.users->login(std::move(username), std::move(password));
-        co_return auth_answer(200, *s.users, result.value());
+        const auto& logged_in = result.value();
+        co_return auth_answer(200, *s.users, logged_in);
     });
 }
 

@@ -51,13 +51,15 @@ void add_chat_routes(http::Router& r, Services& s) {
               check_length("message", text, 1, 8000);
               const bool stream = wants_stream(req, body);
               optional_bool(body, "speak");  // type-checked; speech arrives with the queue
-              auto prepared = (co_await s.chat->prepare(c.user_id, std::move(text), idempotency_key(req))).value();
+              auto key = idempotency_key(req);
+              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), std::move(key));
+              auto prepared = std::move(prepare_result).value();
               if (prepared.replay) {
                   co_return http::Response::json(200, std::move(*prepared.replay));
               }
               if (!stream) {
-                  auto answer = (co_await s.chat->generate(std::move(prepared))).value();
-                  co_return http::Response::json(200, std::move(answer.body));
+                  auto generated = co_await s.chat->generate(std::move(prepared));
+                  co_return http::Response::json(200, std::move(generated.value().body));
               }
               http::Response res;
               res.stream = [&s, turn = std::make_shared<domain::PreparedTurn>(std::move(prepared))](

@@ -1,4 +1,5 @@
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 
 #include "api/context.hpp"
 #include "api/json.hpp"
@@ -34,20 +35,21 @@ void add_me_routes(http::Router& r, Services& s) {
 
     r.add(http::bhttp::verb::get, "/v1/subscription",
           require_user(s, [&s](http::Request&, Caller& c) -> Task<http::Response> {
-              auto user = co_await s.users->find(c.user_id);
-              if (!user) {
-                  throw ErrorException(make_error(ErrorCode::unauthorized, "unknown user"));
+              // Everything comes from the cache: the plan from the cached profile, the day's
+              // usage from the cached counter (both invalidated by the writes that change them).
+              boost::system::error_code ec;
+              auto profile = boost::json::parse(c.profile_json, ec);
+              if (ec || !profile.is_object()) {
+                  throw std::runtime_error("unreadable cached profile");
               }
-              const auto now = unix_now();
+              const auto& p = profile.as_object();
+              const bool premium = p.contains("is_premium") && p.at("is_premium").is_bool() && p.at("is_premium").as_bool();
               boost::json::object o;
-              o["plan"] = user->is_premium(now) ? "premium" : "free";
-              if (user->is_premium(now)) {
-                  o["premium_until"] = format_rfc3339(*user->premium_until);
-              } else {
-                  o["premium_until"] = nullptr;
-              }
-              o["messages_per_day"] = s.users->messages_per_day(*user);
-              o["used_today"] = co_await s.chat->used_today(c.user_id);
+              o["plan"] = premium ? "premium" : "free";
+              o["premium_until"] = premium && p.contains("premium_until") ? p.at("premium_until") : boost::json::value(nullptr);
+              o["messages_per_day"] = s.users->messages_per_day(premium);
+              const long used = co_await s.chat->used_today(c.user_id);
+              o["used_today"] = used;
               co_return json_response(200, o);
           }));
 }

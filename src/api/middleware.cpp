@@ -76,8 +76,8 @@ http::Handler require_admin(Services& s, AuthedHandler h) {
         }
         req.principal = http::Principal{caller.user_id, caller.role};
         if (s.limiter != nullptr) {
-            auto d = co_await s.limiter->hit("admin:" + std::to_string(caller.user_id),
-                                             s.settings->admin_rate_limit_per_minute, std::chrono::seconds(60));
+            const std::string key = "admin:" + std::to_string(caller.user_id);
+            auto d = co_await s.limiter->hit(key, s.settings->admin_rate_limit_per_minute, std::chrono::seconds(60));
             if (!d.allowed) {
                 throw ErrorException(make_error(ErrorCode::rate_limited, "admin rate limit exceeded",
                                                 std::max<long>(1, d.retry_after_s)));

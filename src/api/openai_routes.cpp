@@ -167,7 +167,8 @@ void add_openai_routes(http::Router& r, Services& s) {
                   }
                   key = std::string(k);
               }
-              auto prepared = (co_await s.chat->prepare(c.user_id, std::move(text), key)).value();
+              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), key);
+              auto prepared = std::move(prepare_result).value();
               const std::string id = completion_id();
               const long created = static_cast<long>(unix_now());
               if (prepared.replay) {
@@ -194,7 +195,8 @@ void add_openai_routes(http::Router& r, Services& s) {
                   co_return json_response(200, o);
               }
               if (!stream) {
-                  auto answer = (co_await s.chat->generate(std::move(prepared))).value();
+                  auto generated = co_await s.chat->generate(std::move(prepared));
+                  auto answer = std::move(generated).value();
                   boost::json::object msg;
                   msg["role"] = "assistant";
                   msg["content"] = answer.reply.content;

@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "cache/cached.hpp"
 #include "domain/users.hpp"
 #include "ratelimit/rate_limiter.hpp"
@@ -62,6 +64,16 @@ std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std:
                                        std::string(t[2].as_string()), t[3].as_int64()});
     }
     return std::make_pair(std::move(out), more->as_bool());
+}
+
+bool profile_is_premium(const std::string& profile_json) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(profile_json, ec);
+    if (ec || !v.is_object()) {
+        return false;
+    }
+    const auto* p = v.as_object().if_contains("is_premium");
+    return p != nullptr && p->is_bool() && p->as_bool();
 }
 
 std::string user_persona(const std::string& profile_json, const std::string& fallback) {
@@ -127,14 +139,33 @@ Task<Chat::Recent> Chat::recent(storage::UserId user) {
     co_return Recent{std::move(page.messages), page.has_more};
 }
 
-Task<long> Chat::used_today(storage::UserId user) {
-    const auto stored = co_await store_.count_user_messages_since(user, utc_day_start(now()));
-    std::lock_guard lock(inflight_mutex_);
-    auto it = inflight_.find(user);
-    co_return static_cast<long>(stored) + (it == inflight_.end() ? 0 : it->second);
+std::string Chat::usage_key(storage::UserId user) const {
+    return "used:" + std::to_string(user) + ":" + std::to_string(utc_day_start(now()) / 86400);
 }
 
-Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, std::string text,
+Task<long> Chat::used_today(storage::UserId user) {
+    const auto t = now();
+    const auto day_start = utc_day_start(t);
+    auto load = [this, user, day_start]() -> Task<std::string> {
+        const auto n = co_await store_.count_user_messages_since(user, day_start);
+        co_return std::to_string(n);
+    };
+    std::string stored;
+    if (cached_ != nullptr) {
+        // The key names the day, and lives at most until the day ends.
+        const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
+        stored = co_await cached_->get_or_load(usage_key(user), std::min(ttl, settings_.history_ttl), load);
+    } else {
+        stored = co_await load();
+    }
+    long n = 0;
+    std::from_chars(stored.data(), stored.data() + stored.size(), n);
+    std::lock_guard lock(inflight_mutex_);
+    auto it = inflight_.find(user);
+    co_return n + (it == inflight_.end() ? 0 : it->second);
+}
+
+Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string& profile_json, std::string text,
                                          std::optional<std::string> idempotency_key) {
     PreparedTurn turn;
     turn.user_id = user;
@@ -146,18 +177,14 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, std::string text,
             co_return turn;
         }
     }
-    auto profile = co_await users_.find(user);
-    if (!profile) {
-        co_return make_error(ErrorCode::unauthorized, "unknown user");
-    }
     if (limiter_ != nullptr) {
-        auto d = co_await limiter_->hit("chat:" + std::to_string(user), settings_.chat_rate_limit_per_minute,
-                                        std::chrono::seconds(60));
+        const std::string key = "chat:" + std::to_string(user);
+        auto d = co_await limiter_->hit(key, settings_.chat_rate_limit_per_minute, std::chrono::seconds(60));
         if (!d.allowed) {
             co_return make_error(ErrorCode::rate_limited, "too many messages; slow down", std::max<long>(1, d.retry_after_s));
         }
     }
-    const long limit = users_.messages_per_day(*profile);
+    const long limit = users_.messages_per_day(profile_is_premium(profile_json));
     const auto t = now();
     {
         // Reserve the turn before counting so parallel requests see each other.
@@ -192,7 +219,6 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, std::string text,
                              "daily message quota of " + std::to_string(limit) + " reached", std::max<long>(1, retry));
     }
 
-    auto profile_json = users_.render(*profile);
     turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
     auto ctx = co_await recent(user);
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
@@ -245,7 +271,10 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     // (Not a structured binding: GCC 12 mis-destroys temporaries of a co_await expression there.)
     std::pair<storage::Message, storage::Message> stored = co_await store_.append_exchange(std::move(ex));
     if (cached_ != nullptr) {
-        co_await cached_->invalidate_key(history_key(turn.user_id));
+        std::string hist = history_key(turn.user_id);
+        std::string used = usage_key(turn.user_id);
+        co_await cached_->invalidate_key(std::move(hist));
+        co_await cached_->invalidate_key(std::move(used));
     }
     answer.body = render_exchange(stored.first, stored.second, model);
     answer.message = std::move(stored.first);
@@ -270,7 +299,10 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::o
 Task<void> Chat::clear_history(storage::UserId user) {
     co_await store_.delete_history(user);
     if (cached_ != nullptr) {
-        co_await cached_->invalidate_key(history_key(user));
+        std::string hist = history_key(user);
+        std::string used = usage_key(user);
+        co_await cached_->invalidate_key(std::move(hist));
+        co_await cached_->invalidate_key(std::move(used));
     }
 }
 

@@ -74,7 +74,8 @@ public:
 
     /// Checks quota and rate limit, looks up an idempotent replay, and assembles the prompt.
     /// Errors: quota_exceeded / rate_limited (with retry_after), unauthorized (user gone).
-    Task<Result<PreparedTurn>> prepare(storage::UserId user, std::string text,
+    /// `profile_json` is the caller's API `User` JSON (from the cache): persona, name, plan.
+    Task<Result<PreparedTurn>> prepare(storage::UserId user, const std::string& profile_json, std::string text,
                                        std::optional<std::string> idempotency_key);
     /// Generates the reply (streaming deltas to `on_delta` when given) and stores the exchange.
     /// Error: llm_unavailable with retry_after; nothing is stored then.
@@ -95,6 +96,8 @@ private:
     };
     static constexpr int kRecent = 200;
     Task<Recent> recent(storage::UserId user);
+    /// Today's count of sent messages is cached under `used:<user>:<day>`.
+    std::string usage_key(storage::UserId user) const;
     UnixSeconds now() const;
 
     storage::Store& store_;

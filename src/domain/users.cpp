@@ -135,8 +135,8 @@ Task<std::optional<std::string>> Users::profile_json(storage::UserId id) {
         co_return packed ? unpack(*packed, now) : std::nullopt;
     }
     auto key = profile_key(id);
-    auto packed = co_await cached_->get_or_load_optional(key, settings_.profile_ttl,
-                                                         [this, id] { return load_profile(id); });
+    cache::Cached::OptionalLoader loader = [this, id] { return load_profile(id); };
+    auto packed = co_await cached_->get_or_load_optional(key, settings_.profile_ttl, loader);
     if (!packed) {
         co_return std::nullopt;
     }
@@ -145,7 +145,7 @@ Task<std::optional<std::string>> Users::profile_json(storage::UserId id) {
     }
     // A premium period ended while the profile was cached: reload once.
     co_await cached_->invalidate_key(key);
-    packed = co_await cached_->get_or_load_optional(key, settings_.profile_ttl, [this, id] { return load_profile(id); });
+    packed = co_await cached_->get_or_load_optional(key, settings_.profile_ttl, loader);
     co_return packed ? unpack(*packed, now) : std::nullopt;
 }
 
@@ -183,9 +183,11 @@ Task<int> Users::warm_up(int count) {
     int loaded = 0;
     for (const auto& u : users) {
         // The loader hands over the row already read, so warm-up costs one query in all.
-        auto value = pack(u, render(u));
-        co_await cached_->get_or_load_optional(profile_key(u.id), settings_.profile_ttl,
-                                               [value]() -> Task<std::optional<std::string>> { co_return value; });
+        // (A named loader: GCC 12 destroys captures of a lambda written inside co_await twice.)
+        cache::Cached::OptionalLoader loader = [value = pack(u, render(u))]() -> Task<std::optional<std::string>> {
+            co_return value;
+        };
+        co_await cached_->get_or_load_optional(profile_key(u.id), settings_.profile_ttl, std::move(loader));
         ++loaded;
     }
     co_return loaded;

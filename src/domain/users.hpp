@@ -61,6 +61,9 @@ public:
     Task<int> warm_up(int count);
 
     long messages_per_day(const storage::User& user) const;
+    long messages_per_day(bool premium) const {
+        return premium ? settings_.premium_messages_per_day : settings_.free_messages_per_day;
+    }
     /// The API `User` JSON of `user` as of now.
     std::string render(const storage::User& user) const;
 
