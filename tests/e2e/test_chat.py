@@ -202,6 +202,45 @@ class Quota(ChatBase):
         self.assertEqual(len(self.history(c)["messages"]), 4)
 
 
+class ChatRateLimit(ChatBase):
+    extra_env = {"CHAT_RATE_LIMIT_PER_MINUTE": "2"}
+
+    def test_per_minute_limit(self):
+        c, _ = self.user()
+        self.assertEqual(c.post("/v1/chat", {"message": "a"}).status, 200)
+        self.assertEqual(c.post("/v1/chat", {"message": "b"}).status, 200)
+        r = c.post("/v1/chat", {"message": "c"})
+        self.assertEqual(r.status, 429)
+        self.assertEqual(r.error_code(), "rate_limited")
+        self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+        other, _ = self.user()  # per user
+        self.assertEqual(other.post("/v1/chat", {"message": "a"}).status, 200)
+
+
+class IdempotencyInProgress(ChatBase):
+    emulator_flags = ("--latency-ms", "1000")
+
+    def test_concurrent_duplicate_gets_conflict(self):
+        c, _ = self.user()
+        results = []
+
+        def send():
+            results.append(Client(self.port, c.token).post("/v1/chat", {"message": "slow one"},
+                                                           headers={"Idempotency-Key": "dup-1"}))
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(10)
+        self.assertEqual(sorted(r.status for r in results), [200, 409])
+        self.assertEqual([r for r in results if r.status == 409][0].error_code(), "conflict")
+        again = c.post("/v1/chat", {"message": "slow one"}, headers={"Idempotency-Key": "dup-1"})
+        self.assertEqual(again.status, 200)
+        self.assertEqual(again.json(), [r for r in results if r.status == 200][0].json())
+
+
 class RateLimitAndRetries(ChatBase):
     emulator_flags = ("--rate-limit-first", "1", "--retry-after-s", "1")
 

@@ -1,5 +1,6 @@
 """HTTP core: ops endpoints, error shape, limits, timeouts, keep-alive, graceful shutdown."""
 import json
+import os
 import signal
 import socket
 import threading
@@ -42,6 +43,25 @@ class Ops(ServerTestCase):
         self.assertIn('http_requests_total{method="GET",route="unmatched",status="404"}', text)
         self.assertIn('http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"}', text)
         self.assertIn("# TYPE http_request_duration_seconds histogram", text)
+
+
+class NotReady(unittest.TestCase):
+    def test_readyz_503_when_database_file_is_gone(self):
+        server = Confidant()
+        try:
+            c = Client(server.port)
+            self.assertEqual(c.get("/readyz").status, 200)
+            db = f"{server.dir}/confidant.db"
+            os.rename(db, db + ".moved")
+            r = c.get("/readyz")
+            self.assertEqual(r.status, 503)
+            self.assertEqual(r.json()["error"]["code"], "not_ready")
+            self.assertEqual(r.json()["checks"]["database"], "unreachable")
+            self.assertEqual(c.get("/healthz").status, 200)  # alive, just not ready
+            os.rename(db + ".moved", db)
+            self.assertEqual(c.get("/readyz").status, 200)
+        finally:
+            self.assertEqual(server.close(), 0)
 
 
 class Errors(ServerTestCase):

@@ -1,5 +1,7 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -141,6 +143,12 @@ SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
         connections_.push_back(std::make_unique<Connection>(options));
         idle_.push_back(connections_.back().get());
     }
+    if (!is_memory(settings_.path) && !options.uri) {
+        struct stat st {};
+        if (::stat(settings_.path.c_str(), &st) == 0) {
+            file_id_ = std::make_pair(st.st_dev, st.st_ino);
+        }
+    }
 }
 
 SqliteStore::~SqliteStore() { pool_.stop(); }
@@ -177,6 +185,15 @@ Task<int> SqliteStore::migrate() {
 
 Task<void> SqliteStore::ping() {
     co_await pool_.run([this] {
+        // Open connections keep answering after the file was deleted or replaced, while
+        // everything written goes nowhere: treat that as an unreachable database.
+        if (file_id_) {
+            struct stat st {};
+            if (::stat(settings_.path.c_str(), &st) != 0 || st.st_dev != file_id_->first ||
+                st.st_ino != file_id_->second) {
+                throw std::runtime_error("sqlite ping: the database file is gone or was replaced");
+            }
+        }
         Lease lease = acquire();
         auto s = (*lease).prepare("SELECT 1");
         if (!s.step() || s.column_int64(0) != 1) {

@@ -5,6 +5,10 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
+
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +99,8 @@ class SqliteStore final : public Store {
     std::condition_variable pool_cv_;
     std::vector<sqlite::Connection*> idle_;
     std::mutex write_mutex_;
+    /// (device, inode) of the database file when opened; ping() checks it is still there.
+    std::optional<std::pair<dev_t, ino_t>> file_id_;
     // Declared last: destroyed (joined) first, while the connections still exist.
     BlockingPool pool_;
 };
