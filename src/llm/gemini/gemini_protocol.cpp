@@ -1,0 +1,242 @@
+#include "llm/gemini/gemini_protocol.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "llm/http_support.hpp"
+
+namespace confidant::llm::gemini {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string_view string_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key)) {
+        if (const auto* s = v->if_string()) {
+            return *s;
+        }
+    }
+    return {};
+}
+
+int int_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key)) {
+        if (v->is_int64()) {
+            return static_cast<int>(v->as_int64());
+        }
+        if (v->is_uint64()) {
+            return static_cast<int>(v->as_uint64());
+        }
+        if (v->is_double()) {
+            return static_cast<int>(v->as_double());
+        }
+    }
+    return 0;
+}
+
+const json::object* object_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key)) {
+        return v->if_object();
+    }
+    return nullptr;
+}
+
+const json::array* array_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key)) {
+        return v->if_array();
+    }
+    return nullptr;
+}
+
+ProviderError protocol_error(std::string message) {
+    ProviderError e;
+    e.kind = FailureKind::protocol;
+    e.message = "gemini: " + std::move(message);
+    return e;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+std::string build_request_body(const CompletionRequest& request) {
+    json::object body;
+    if (!request.system_instruction.empty()) {
+        body["systemInstruction"] = {
+            {"parts", json::array{json::object{{"text", request.system_instruction}}}}};
+    }
+    json::array contents;
+    for (const auto& turn : request.contents) {
+        contents.push_back(json::object{
+            {"role", turn.role == Turn::Role::model ? "model" : "user"},
+            {"parts", json::array{json::object{{"text", turn.text}}}},
+        });
+    }
+    body["contents"] = std::move(contents);
+    body["generationConfig"] = {
+        {"temperature", request.temperature},
+        {"maxOutputTokens", request.max_output_tokens},
+    };
+    return json::serialize(body);
+}
+
+LlmResult<ResponseChunk> parse_chunk(std::string_view text) {
+    boost::system::error_code ec;
+    auto parsed = json::parse(text, ec);
+    if (ec) {
+        return protocol_error(
+            fmt::format("invalid JSON ({}): {}", ec.message(), detail::excerpt(text)));
+    }
+    // streamGenerateContent without alt=sse answers a JSON array of responses.
+    if (auto* a = parsed.if_array(); a != nullptr && a->size() == 1) {
+        parsed = (*a)[0];
+    }
+    const auto* root = parsed.if_object();
+    if (root == nullptr) {
+        return protocol_error("response is not a JSON object");
+    }
+    if (const auto* error = object_at(*root, "error")) {
+        ProviderError e = map_error(0, text, std::nullopt);
+        e.kind = FailureKind::unavailable;
+        e.message = fmt::format("gemini: error in stream: {} {}", string_at(*error, "status"),
+                                string_at(*error, "message"));
+        return e;
+    }
+
+    ResponseChunk chunk;
+    chunk.model_version = std::string(string_at(*root, "modelVersion"));
+    if (const auto* usage = object_at(*root, "usageMetadata")) {
+        Usage u;
+        u.prompt_tokens = int_at(*usage, "promptTokenCount");
+        u.completion_tokens = int_at(*usage, "candidatesTokenCount");
+        u.total_tokens = int_at(*usage, "totalTokenCount");
+        if (u.total_tokens == 0) {
+            u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        }
+        chunk.usage = u;
+    }
+    const auto* candidates = array_at(*root, "candidates");
+    if (candidates == nullptr || candidates->empty()) {
+        if (const auto* feedback = object_at(*root, "promptFeedback")) {
+            if (const auto reason = string_at(*feedback, "blockReason"); !reason.empty()) {
+                ProviderError e;
+                e.kind = FailureKind::rejected;
+                e.status = std::string(reason);
+                e.message = fmt::format("gemini: prompt blocked ({})", reason);
+                return e;
+            }
+        }
+        return chunk;
+    }
+    const auto* candidate = (*candidates)[0].if_object();
+    if (candidate == nullptr) {
+        return protocol_error("candidate is not an object");
+    }
+    chunk.has_candidate = true;
+    chunk.finish_reason = std::string(string_at(*candidate, "finishReason"));
+    if (const auto* content = object_at(*candidate, "content")) {
+        if (const auto* parts = array_at(*content, "parts")) {
+            for (const auto& part : *parts) {
+                const auto* p = part.if_object();
+                if (p == nullptr) {
+                    continue;
+                }
+                // Thinking models mark their thought summaries; they are not the answer.
+                if (const auto* thought = p->if_contains("thought");
+                    thought != nullptr && thought->is_bool() && thought->as_bool()) {
+                    continue;
+                }
+                chunk.text += string_at(*p, "text");
+            }
+        }
+    }
+    return chunk;
+}
+
+LlmResult<Completion> parse_response(std::string_view text, std::string_view model) {
+    auto chunk = parse_chunk(text);
+    if (!chunk) {
+        return chunk.error();
+    }
+    if (!chunk->has_candidate) {
+        ProviderError e;
+        e.kind = FailureKind::rejected;
+        e.message = "gemini: the response has no candidates";
+        return e;
+    }
+    Completion c;
+    c.text = std::move(chunk->text);
+    c.finish_reason = std::move(chunk->finish_reason);
+    c.usage = chunk->usage.value_or(Usage{});
+    c.model = chunk->model_version.empty() ? std::string(model) : std::move(chunk->model_version);
+    return c;
+}
+
+ProviderError map_error(unsigned http_status, std::string_view body,
+                        std::optional<std::chrono::milliseconds> retry_after_header) {
+    ProviderError e;
+    e.http_status = static_cast<int>(http_status);
+    e.kind = detail::kind_for_status(http_status);
+    e.retry_after = retry_after_header;
+
+    std::string message;
+    std::string reason;
+    bool per_day = false;
+    boost::system::error_code ec;
+    auto parsed = json::parse(body, ec);
+    if (!ec) {
+        if (auto* a = parsed.if_array(); a != nullptr && !a->empty()) {
+            parsed = (*a)[0];
+        }
+    }
+    const json::object* error = nullptr;
+    if (!ec && parsed.is_object()) {
+        error = object_at(parsed.as_object(), "error");
+    }
+    if (error != nullptr) {
+        e.status = std::string(string_at(*error, "status"));
+        message = std::string(string_at(*error, "message"));
+        if (const auto* details = array_at(*error, "details")) {
+            for (const auto& d : *details) {
+                const auto* detail = d.if_object();
+                if (detail == nullptr) {
+                    continue;
+                }
+                const auto type = string_at(*detail, "@type");
+                if (type.ends_with("google.rpc.RetryInfo")) {
+                    if (auto delay = detail::parse_seconds(string_at(*detail, "retryDelay"))) {
+                        e.retry_after = delay;
+                    }
+                } else if (type.ends_with("google.rpc.QuotaFailure")) {
+                    if (const auto* violations = array_at(*detail, "violations")) {
+                        for (const auto& v : *violations) {
+                            if (const auto* vo = v.if_object()) {
+                                per_day = per_day ||
+                                          contains(string_at(*vo, "quotaId"), "PerDay") ||
+                                          contains(string_at(*vo, "quotaMetric"), "PerDay");
+                            }
+                        }
+                    }
+                } else if (type.ends_with("google.rpc.ErrorInfo")) {
+                    reason = std::string(string_at(*detail, "reason"));
+                }
+            }
+        }
+    } else {
+        message = detail::excerpt(body);
+    }
+
+    if (http_status == 429 && per_day) {
+        e.kind = FailureKind::quota_exhausted;
+    }
+    e.message = fmt::format("gemini: HTTP {}{}{}{}{}", http_status, e.status.empty() ? "" : " ",
+                            e.status, reason.empty() ? "" : fmt::format(" ({})", reason),
+                            message.empty() ? "" : ": " + message);
+    return e;
+}
+
+}  // namespace confidant::llm::gemini

@@ -1,0 +1,108 @@
+#pragma once
+
+// Helpers shared by the HTTP providers (Gemini, OpenAI-compatible): transport failures and
+// Retry-After hints mapped to ProviderError. Header-only on purpose.
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/client/client.hpp"
+#include "llm/provider.hpp"
+
+namespace confidant::llm::detail {
+
+/// A failure that produced no usable HTTP answer. `started` = the 2xx stream had begun.
+inline ProviderError from_transport_error(const http_client::Error& e, std::string_view provider) {
+    ProviderError out;
+    out.message = fmt::format("{}: {}", provider, e.message);
+    switch (e.kind) {
+        case http_client::ErrorKind::timeout:
+            out.kind = FailureKind::timeout;
+            out.message =
+                fmt::format("{}: {} ({})", provider,
+                            e.response_started ? "stream stalled" : "timed out", e.message);
+            break;
+        case http_client::ErrorKind::cancelled:
+            out.kind = FailureKind::cancelled;
+            break;
+        case http_client::ErrorKind::invalid_url:
+            out.kind = FailureKind::rejected;
+            break;
+        case http_client::ErrorKind::protocol:
+            out.kind = e.response_started ? FailureKind::unavailable : FailureKind::protocol;
+            break;
+        case http_client::ErrorKind::connect_failed:
+        case http_client::ErrorKind::closed:
+            out.kind = FailureKind::unavailable;
+            if (e.response_started) {
+                out.message = fmt::format("{}: stream interrupted ({})", provider, e.message);
+            }
+            break;
+    }
+    return out;
+}
+
+/// Parses a non-negative decimal number of seconds ("57", "1.5"), optionally followed by `s`
+/// (google.protobuf.Duration's JSON form: "57s", "1.5s").
+inline std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
+    while (!text.empty() && text.front() == ' ') {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == 's')) {
+        text.remove_suffix(1);
+    }
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    double seconds = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || !(seconds >= 0) ||
+        seconds > 7 * 24 * 3600.0) {
+        return std::nullopt;
+    }
+    return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000)));
+}
+
+/// `Retry-After: <seconds>` (the HTTP-date form is ignored), or OpenAI's `retry-after-ms`.
+inline std::optional<std::chrono::milliseconds> retry_after_from(
+    const http_client::Response& response) {
+    if (auto ms = response.header("retry-after-ms")) {
+        if (auto v = parse_seconds(*ms)) {
+            return std::chrono::milliseconds(v->count() / 1000);
+        }
+    }
+    if (auto s = response.header("retry-after")) {
+        return parse_seconds(*s);
+    }
+    return std::nullopt;
+}
+
+/// The failure kind an HTTP error status means when the body says nothing more specific.
+inline FailureKind kind_for_status(unsigned status) {
+    if (status == 429) {
+        return FailureKind::rate_limited;
+    }
+    if (status == 408) {
+        return FailureKind::timeout;
+    }
+    if (status >= 500) {
+        return FailureKind::unavailable;
+    }
+    return FailureKind::rejected;
+}
+
+/// At most `max` bytes of `body`, for error messages.
+inline std::string excerpt(std::string_view body, std::size_t max = 300) {
+    if (body.size() <= max) {
+        return std::string(body);
+    }
+    return std::string(body.substr(0, max)) + "...";
+}
+
+}  // namespace confidant::llm::detail
