@@ -16,6 +16,7 @@ class Store;
 }
 namespace confidant::cache {
 class Cache;
+class LocalCache;
 }
 namespace confidant::ratelimit {
 class RateLimiter;
@@ -45,6 +46,9 @@ struct Services {
     cache::Cache* cache = nullptr;
     llm::ResilientProvider* llm = nullptr;
     obs::MetricsRegistry* metrics = nullptr;
+    /// Tokens that verified recently (token → "user id:exp"), so a client's next request skips
+    /// the HMAC and JSON work. Null = verify every time.
+    cache::LocalCache* token_cache = nullptr;
     /// Extra readiness checks by name ("cache", "queue", "llm"): value "ok", "degraded", ...
     std::function<Task<std::vector<std::pair<std::string, std::string>>>()> readiness_checks;
 };

@@ -5,6 +5,7 @@
 #include "api/context.hpp"
 #include "api/json.hpp"
 #include "auth/jwt.hpp"
+#include "cache/local/local_cache.hpp"
 #include "core/error.hpp"
 #include "domain/users.hpp"
 #include "ratelimit/rate_limiter.hpp"
@@ -29,20 +30,59 @@ std::string_view bearer_token(const http::Request& req) {
     return tok;
 }
 
+// A token is remembered only after it verified, under its exact text, and only until it
+// expires (with the codec's leeway), so a hit is as good as a fresh verification.
+std::optional<std::int64_t> cached_verification(Services& s, std::string_view token) {
+    if (s.token_cache == nullptr) {
+        return std::nullopt;
+    }
+    auto v = s.token_cache->get_sync(token);
+    if (!v) {
+        return std::nullopt;
+    }
+    std::int64_t id = 0;
+    std::int64_t exp = 0;
+    const auto colon = v->find(':');
+    if (colon == std::string::npos) {
+        return std::nullopt;
+    }
+    std::from_chars(v->data(), v->data() + colon, id);
+    std::from_chars(v->data() + colon + 1, v->data() + v->size(), exp);
+    if (id <= 0 || unix_now() > exp + auth::JwtCodec::kMaxLeeway.count()) {
+        return std::nullopt;
+    }
+    return id;
+}
+
+void remember_verification(Services& s, std::string_view token, std::int64_t id, std::int64_t exp) {
+    if (s.token_cache == nullptr) {
+        return;
+    }
+    const auto ttl = std::min<std::int64_t>(300, exp - unix_now());
+    if (ttl > 0) {
+        s.token_cache->set_sync(token, std::to_string(id) + ":" + std::to_string(exp), std::chrono::seconds(ttl));
+    }
+}
+
 Task<Caller> authenticate(Services& s, const http::Request& req) {
     const auto token = bearer_token(req);
     if (token.empty()) {
         unauthorized("a bearer token is required");
     }
-    auto claims = s.jwt->verify(token);
-    if (!claims) {
-        unauthorized(claims.error().message);
-    }
     std::int64_t id = 0;
-    const auto& sub = claims->sub;
-    auto [p, ec] = std::from_chars(sub.data(), sub.data() + sub.size(), id);
-    if (ec != std::errc() || p != sub.data() + sub.size() || id <= 0) {
-        unauthorized("invalid token subject");
+    if (auto known = cached_verification(s, token)) {
+        id = *known;
+    } else {
+        auto claims = s.jwt->verify(token);
+        if (!claims) {
+            unauthorized(claims.error().message);
+        }
+        const auto& sub = claims->sub;
+        auto [p, ec] = std::from_chars(sub.data(), sub.data() + sub.size(), id);
+        if (ec != std::errc() || p != sub.data() + sub.size() || id <= 0) {
+            unauthorized("invalid token subject");
+        }
+        remember_verification(s, token, id, claims->exp);
     }
     auto profile = co_await s.users->profile_json(id);
     if (!profile) {

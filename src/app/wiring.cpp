@@ -83,6 +83,7 @@ struct App::Parts {
     auth::PasswordHasher hasher;
 
     std::unique_ptr<cache::LocalCache> local_cache;
+    std::unique_ptr<cache::LocalCache> token_cache;
     std::unique_ptr<RedisParts> redis;
     cache::Cache* cache = nullptr;
     cache::SingleFlight<std::string> flight;
@@ -183,6 +184,13 @@ void App::Parts::build_services() {
     services.cache = cache;
     services.llm = llm.get();
     services.metrics = &metrics;
+    if (s.cache_enabled) {
+        cache::LocalCacheSettings tcs;
+        tcs.max_entries = 100'000;
+        tcs.max_bytes = 64 << 20;
+        token_cache = std::make_unique<cache::LocalCache>(tcs);
+        services.token_cache = token_cache.get();
+    }
     services.readiness_checks = [this]() -> Task<std::vector<std::pair<std::string, std::string>>> {
         std::vector<std::pair<std::string, std::string>> out;
         if (cache == nullptr) {
