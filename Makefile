@@ -5,6 +5,9 @@ ASAN_BUILD ?= build-asan
 JOBS ?= 2
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# ccache keys on paths relative to the checkout, so another clone (CI) reuses the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 # Debian 12 packages the build, the tests and the benchmarks need.
 APT_PACKAGES := g++ cmake make pkg-config ccache \
