@@ -105,4 +105,36 @@ inline std::string excerpt(std::string_view body, std::size_t max = 300) {
     return std::string(body.substr(0, max)) + "...";
 }
 
+inline ProviderError cancelled_error(std::string_view provider) {
+    ProviderError e;
+    e.kind = FailureKind::cancelled;
+    e.message = fmt::format("{}: cancelled", provider);
+    return e;
+}
+
+/// One non-streamed call, the same for every HTTP provider: cancellation, transport failures
+/// and non-2xx answers become ProviderErrors (`map_error(status, body, retry_after)`), a 2xx
+/// body is handed to `parse(body)`. `client` is held for the whole call.
+template <class MapError, class Parse>
+Task<LlmResult<Completion>> complete_over_http(std::shared_ptr<http_client::Client> client,
+                                               http_client::Request request, std::string_view provider,
+                                               MapError map_error, Parse parse) {
+    http_client::Result<http_client::Response> response;
+    try {
+        response = co_await client->request(std::move(request));
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != boost::asio::error::operation_aborted) {
+            throw;
+        }
+        co_return cancelled_error(provider);
+    }
+    if (!response) {
+        co_return from_transport_error(response.error(), provider);
+    }
+    if (response->status < 200 || response->status >= 300) {
+        co_return map_error(response->status, response->body, retry_after_from(*response));
+    }
+    co_return parse(response->body);
+}
+
 }  // namespace confidant::llm::detail

@@ -31,13 +31,6 @@ std::string normalise_base(std::string base) {
     return base;
 }
 
-ProviderError cancelled_error() {
-    ProviderError e;
-    e.kind = FailureKind::cancelled;
-    e.message = "gemini: cancelled";
-    return e;
-}
-
 }  // namespace
 
 GeminiProvider::GeminiProvider(GeminiSettings settings, std::shared_ptr<http_client::Client> client)
@@ -69,24 +62,11 @@ http_client::Request GeminiProvider::make_request(const CompletionRequest& reque
 }
 
 Task<LlmResult<Completion>> GeminiProvider::complete(const CompletionRequest& request) {
-    auto client = client_;
-    http_client::Result<http_client::Response> response;
-    try {
-        response = co_await client->request(make_request(request, false));
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != boost::asio::error::operation_aborted) {
-            throw;
-        }
-        co_return cancelled_error();
-    }
-    if (!response) {
-        co_return detail::from_transport_error(response.error(), "gemini");
-    }
-    if (response->status < 200 || response->status >= 300) {
-        co_return gemini::map_error(response->status, response->body,
-                                    detail::retry_after_from(*response));
-    }
-    co_return gemini::parse_response(response->body, settings_.model);
+    auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
+        return gemini::map_error(status, body, retry_after);
+    };
+    auto parse = [model = settings_.model](const std::string& body) { return gemini::parse_response(body, model); };
+    co_return co_await detail::complete_over_http(client_, make_request(request, false), "gemini", map_error, parse);
 }
 
 Task<LlmResult<Completion>> GeminiProvider::stream(const CompletionRequest& request,
@@ -151,7 +131,7 @@ Task<LlmResult<Completion>> GeminiProvider::stream(const CompletionRequest& requ
         if (e.code() != boost::asio::error::operation_aborted) {
             throw;
         }
-        co_return cancelled_error();
+        co_return detail::cancelled_error("gemini");
     }
     if (!response) {
         co_return detail::from_transport_error(response.error(), "gemini");

@@ -31,13 +31,6 @@ std::string endpoint_for(std::string base) {
     return base + "/v1/chat/completions";
 }
 
-ProviderError cancelled_error() {
-    ProviderError e;
-    e.kind = FailureKind::cancelled;
-    e.message = "openai: cancelled";
-    return e;
-}
-
 }  // namespace
 
 OpenAiProvider::OpenAiProvider(OpenAiSettings settings, std::shared_ptr<http_client::Client> client)
@@ -68,24 +61,11 @@ http_client::Request OpenAiProvider::make_request(const CompletionRequest& reque
 }
 
 Task<LlmResult<Completion>> OpenAiProvider::complete(const CompletionRequest& request) {
-    auto client = client_;
-    http_client::Result<http_client::Response> response;
-    try {
-        response = co_await client->request(make_request(request, false));
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != boost::asio::error::operation_aborted) {
-            throw;
-        }
-        co_return cancelled_error();
-    }
-    if (!response) {
-        co_return detail::from_transport_error(response.error(), "openai");
-    }
-    if (response->status < 200 || response->status >= 300) {
-        co_return openai::map_error(response->status, response->body,
-                                    detail::retry_after_from(*response));
-    }
-    co_return openai::parse_response(response->body, settings_.model);
+    auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
+        return openai::map_error(status, body, retry_after);
+    };
+    auto parse = [model = settings_.model](const std::string& body) { return openai::parse_response(body, model); };
+    co_return co_await detail::complete_over_http(client_, make_request(request, false), "openai", map_error, parse);
 }
 
 Task<LlmResult<Completion>> OpenAiProvider::stream(const CompletionRequest& request,
@@ -157,7 +137,7 @@ Task<LlmResult<Completion>> OpenAiProvider::stream(const CompletionRequest& requ
         if (e.code() != boost::asio::error::operation_aborted) {
             throw;
         }
-        co_return cancelled_error();
+        co_return detail::cancelled_error("openai");
     }
     if (!response) {
         // Some servers drop the connection right after [DONE]: the answer is complete.
