@@ -46,7 +46,7 @@ run: build
 # Gemini emulator and Confidant itself on free loopback ports and stop them by pid), then the
 # unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: build build-asan
-	cd tests/e2e && [ -d node_modules/openai ] || (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
+	cd tests/e2e && ([ -d node_modules/openai ] || npm ci --no-audit --no-fund --loglevel=error)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j1
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -L unit --timeout 900 -j1
