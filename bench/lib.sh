@@ -51,10 +51,15 @@ start_emulator() {
 
 # register PORT USERNAME → prints an access token
 register() {
-  curl -sf -X POST "http://127.0.0.1:$1/v1/auth/register" -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$2\",\"password\":\"bench-password-1\"}" |
-    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
+  local body
+  body=$(curl -sf -X POST "http://127.0.0.1:$1/v1/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$2\",\"password\":\"bench-password-1\"}")
+  # The body has no trailing newline: print the token as a whole line.
+  printf '%s\n' "$(printf '%s' "$body" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
 }
+
+# cpu_seconds PID → user+system CPU seconds the process has used so far
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 # peak_rss_mb PID → VmHWM of the process in MiB
 peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }

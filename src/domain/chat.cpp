@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "cache/cached.hpp"
@@ -117,14 +119,19 @@ UnixSeconds Chat::now() const {
 
 std::string Chat::history_key(storage::UserId user) { return "hist:" + std::to_string(user); }
 
-Task<Chat::Recent> Chat::recent(storage::UserId user) {
-    auto load = [this, user]() -> Task<std::string> {
-        auto page = co_await store_.history(user, kRecent, std::nullopt);
+std::string Chat::context_key(storage::UserId user) { return "ctx:" + std::to_string(user); }
+
+Task<Chat::Recent> Chat::recent(storage::UserId user, int count) {
+    // Two cached views of the newest messages: the first history page (up to kRecent) and the
+    // prompt context (HISTORY_CONTEXT_MESSAGES), so a chat turn reads 20 rows, not 200.
+    const std::string key = count == kRecent ? history_key(user) : context_key(user);
+    auto load = [this, user, count]() -> Task<std::string> {
+        auto page = co_await store_.history(user, count, std::nullopt);
         co_return encode_recent(page.messages, page.has_more);
     };
     std::string encoded;
     if (cached_ != nullptr) {
-        encoded = co_await cached_->get_or_load(history_key(user), settings_.history_ttl, load);
+        encoded = co_await cached_->get_or_load(key, settings_.history_ttl, load);
     } else {
         encoded = co_await load();
     }
@@ -133,10 +140,20 @@ Task<Chat::Recent> Chat::recent(storage::UserId user) {
     }
     // Unreadable cache entry: drop it and read the store directly.
     if (cached_ != nullptr) {
-        co_await cached_->invalidate_key(history_key(user));
+        co_await cached_->invalidate_key(key);
     }
-    auto page = co_await store_.history(user, kRecent, std::nullopt);
+    auto page = co_await store_.history(user, count, std::nullopt);
     co_return Recent{std::move(page.messages), page.has_more};
+}
+
+Task<void> Chat::invalidate_history(storage::UserId user) {
+    if (cached_ == nullptr) {
+        co_return;
+    }
+    std::array<std::string, 3> keys{history_key(user), context_key(user), usage_key(user)};
+    for (auto& key : keys) {
+        co_await cached_->invalidate_key(std::move(key));
+    }
 }
 
 std::string Chat::usage_key(storage::UserId user) const {
@@ -220,7 +237,11 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
     }
 
     turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
-    auto ctx = co_await recent(user);
+    const int context_n = std::clamp(settings_.history_context_messages, 0, kRecent);
+    Recent ctx;
+    if (context_n > 0) {
+        ctx = co_await recent(user, context_n);
+    }
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
     const std::size_t from = ctx.messages.size() > n ? ctx.messages.size() - n : 0;
     for (std::size_t i = from; i < ctx.messages.size(); ++i) {
@@ -270,12 +291,7 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     };
     // (Not a structured binding: GCC 12 mis-destroys temporaries of a co_await expression there.)
     std::pair<storage::Message, storage::Message> stored = co_await store_.append_exchange(std::move(ex));
-    if (cached_ != nullptr) {
-        std::string hist = history_key(turn.user_id);
-        std::string used = usage_key(turn.user_id);
-        co_await cached_->invalidate_key(std::move(hist));
-        co_await cached_->invalidate_key(std::move(used));
-    }
+    co_await invalidate_history(turn.user_id);
     answer.body = render_exchange(stored.first, stored.second, model);
     answer.message = std::move(stored.first);
     answer.reply = std::move(stored.second);
@@ -286,7 +302,7 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::o
     if (before || limit > kRecent) {
         co_return co_await store_.history(user, limit, before);
     }
-    auto r = co_await recent(user);
+    auto r = co_await recent(user, kRecent);
     storage::HistoryPage page;
     const auto n = static_cast<std::size_t>(limit);
     const std::size_t from = r.messages.size() > n ? r.messages.size() - n : 0;
@@ -298,12 +314,7 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::o
 
 Task<void> Chat::clear_history(storage::UserId user) {
     co_await store_.delete_history(user);
-    if (cached_ != nullptr) {
-        std::string hist = history_key(user);
-        std::string used = usage_key(user);
-        co_await cached_->invalidate_key(std::move(hist));
-        co_await cached_->invalidate_key(std::move(used));
-    }
+    co_await invalidate_history(user);
 }
 
 }  // namespace confidant::domain

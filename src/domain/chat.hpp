@@ -95,7 +95,10 @@ private:
         bool more = false;
     };
     static constexpr int kRecent = 200;
-    Task<Recent> recent(storage::UserId user);
+    Task<Recent> recent(storage::UserId user, int count);
+    /// Deletes every cached view of the user's history (exact keys, never a pattern scan).
+    Task<void> invalidate_history(storage::UserId user);
+    static std::string context_key(storage::UserId user);
     /// Today's count of sent messages is cached under `used:<user>:<day>`.
     std::string usage_key(storage::UserId user) const;
     UnixSeconds now() const;

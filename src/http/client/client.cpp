@@ -273,7 +273,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                                                       std::chrono::milliseconds timeout) {
         const auto deadline = SteadyClock::now() + timeout;
         auto conn = std::make_unique<Connection>();
-        auto strand = asio::make_strand(executor);
+        // The connection lives on the caller's I/O context (one per server thread), so the
+        // sockets of many concurrent calls spread over the threads instead of all landing on
+        // the context the client was built with.
+        asio::any_io_executor caller = co_await asio::this_coro::executor;
+        auto strand = asio::make_strand(caller);
         if (o.tls) {
             conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(strand, tls_context);
         } else {
