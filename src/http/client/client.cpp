@@ -142,6 +142,7 @@ struct Connection {
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
     beast::flat_buffer buffer;
+    std::vector<char> chunk;  // body read buffer, sized on first use
     SteadyClock::time_point idle_since{};
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -484,7 +485,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         const bool deliver = sink != nullptr && response.status >= 200 && response.status < 300;
 
-        std::array<char, kReadChunk> chunk{};
+        // One read buffer per connection, reused by every request on it (not a 16 KiB
+        // zero-filled array in each request's coroutine frame).
+        auto& chunk = conn.chunk;
+        chunk.resize(kReadChunk);
         while (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
