@@ -45,9 +45,16 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys (created_at);
 )sql";
 
+// The daily quota counts a user's own messages since midnight on every chat turn; this index
+// answers that COUNT from the index alone instead of visiting every row of the day.
+constexpr std::string_view kV3 = R"sql(
+CREATE INDEX idx_chat_history_user_role_created ON chat_history (user_id, role, created_at);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "users_and_chat_history", kV1},
     Migration{2, "idempotency_keys", kV2},
+    Migration{3, "chat_history_quota_index", kV3},
 };
 
 }  // namespace

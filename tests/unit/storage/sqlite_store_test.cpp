@@ -64,6 +64,9 @@ class Raw {
     sqlite3* db_ = nullptr;
 };
 
+// The newest schema version; migrate() returns it.
+const int kLatest = sqlite_migrations().back().version;
+
 TEST(SqlitePathFromUrl, ParsesTheDocumentedForms) {
     EXPECT_EQ(sqlite_path_from_url("sqlite:///var/lib/confidant/db.sqlite"),
               "/var/lib/confidant/db.sqlite");
@@ -88,7 +91,7 @@ TEST(SqliteStore, CreatesParentDirectoriesAndUsesWal) {
     const auto path = dir.path() / "a" / "b" / "store.db";
     {
         SqliteStore store(SqliteSettings{.path = path.string(), .pool_threads = 2});
-        EXPECT_EQ(run_task(store.migrate()), 2);
+        EXPECT_EQ(run_task(store.migrate()), kLatest);
     }
     EXPECT_TRUE(std::filesystem::exists(path));
     Raw raw(path);
@@ -101,16 +104,17 @@ TEST(SqliteStore, RecordsMigrationsWithClockTime) {
     ManualClock clock;
     {
         SqliteStore store(SqliteSettings{.path = path.string()}, clock);
-        EXPECT_EQ(run_task(store.migrate()), 2);
+        EXPECT_EQ(run_task(store.migrate()), kLatest);
         clock.advance(std::chrono::hours(1));
-        EXPECT_EQ(run_task(store.migrate()), 2);
+        EXPECT_EQ(run_task(store.migrate()), kLatest);
     }
     Raw raw(path);
     const auto rows =
         raw.rows("SELECT version, name, applied_at FROM schema_migrations ORDER BY 1");
-    ASSERT_EQ(rows.size(), 2u);
+    ASSERT_EQ(rows.size(), 3u);
     EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "users_and_chat_history", "1800000000"}));
     EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "idempotency_keys", "1800000000"}));
+    EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "chat_history_quota_index", "1800000000"}));
     const auto tables = raw.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name");
@@ -133,7 +137,7 @@ TEST(SqliteStore, MigratesStepByStepFromAnOlderVersion) {
     ManualClock clock;
     clock.advance(std::chrono::seconds(60));
     SqliteStore store(SqliteSettings{.path = path.string()}, clock);
-    EXPECT_EQ(run_task(store.migrate()), 2);
+    EXPECT_EQ(run_task(store.migrate()), kLatest);
     EXPECT_TRUE(run_task(store.find_user_by_name("old")).has_value());
     Raw raw(path);
     EXPECT_EQ(raw.rows("SELECT applied_at FROM schema_migrations WHERE version = 2")[0][0],
@@ -176,10 +180,10 @@ TEST(SqliteStore, ConcurrentMigrationsApplyEachStepOnce) {
         std::thread tb([&] { vb = run_task(b.migrate()); });
         ta.join();
         tb.join();
-        EXPECT_EQ(va, 2);
-        EXPECT_EQ(vb, 2);
+        EXPECT_EQ(va, kLatest);
+        EXPECT_EQ(vb, kLatest);
         Raw raw(file);
-        EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM schema_migrations")[0][0], "2");
+        EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM schema_migrations")[0][0], std::to_string(kLatest));
     }
 }
 
@@ -200,7 +204,7 @@ TEST(SqliteStore, CreatedAtComesFromTheClock) {
 TEST(SqliteStore, InMemoryDatabaseWorks) {
     SqliteStore store(
         SqliteSettings{.path = sqlite_path_from_url("sqlite://:memory:"), .pool_threads = 4});
-    EXPECT_EQ(run_task(store.migrate()), 2);
+    EXPECT_EQ(run_task(store.migrate()), kLatest);
     auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
     ASSERT_TRUE(u.has_value());
     run_task(store.append_exchange(
