@@ -17,6 +17,7 @@
 #include "cache/local/local_cache.hpp"
 #include "cache/single_flight.hpp"
 #include "core/blocking_pool.hpp"
+#include "core/log_exception.hpp"
 #include "domain/chat.hpp"
 #include "domain/users.hpp"
 #include "http/client/client.hpp"
@@ -298,15 +299,7 @@ int App::serve() {
             const int loaded = co_await p.users->warm_up(n);
             spdlog::info("cache warm-up: loaded {} user profiles in {} ms", loaded,
                          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-        }, [](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    spdlog::warn("cache warm-up failed: {}", ex.what());
-                }
-            }
-        });
+        }, [](std::exception_ptr e) { log_if_exception("cache warm-up", e); });
     }
 
     auto stop_all = [&p] {

@@ -25,6 +25,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/log_exception.hpp"
 
 namespace confidant::http {
 
@@ -200,15 +201,8 @@ std::uint16_t Server::listen() {
 
 void Server::start() {
     for (auto& acceptor : acceptors_) {
-        asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor), [](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    spdlog::critical("accept loop failed: {}", ex.what());
-                }
-            }
-        });
+        asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor),
+                       [](std::exception_ptr e) { log_if_exception("accept loop", e); });
     }
 }
 
@@ -238,13 +232,7 @@ Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
         metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
         metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
         asio::co_spawn(executor, run_session(session), [this, id = session->id](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    spdlog::error("session {} ended with an exception: {}", id, ex.what());
-                }
-            }
+            log_if_exception(fmt::format("session {}", id), e);
             {
                 std::lock_guard lock(sessions_mutex_);
                 sessions_.erase(id);

@@ -1,3 +1,4 @@
+#include "core/log_exception.hpp"
 #include "redis/connection.hpp"
 
 #include <hiredis/hiredis.h>
@@ -53,17 +54,6 @@ bool is_push_message(const Reply& r) {
     const auto& kind = r.elements()[0].str();
     return (kind == "message" && r.elements().size() == 3) ||
            (kind == "pmessage" && r.elements().size() == 4);
-}
-
-void log_if_exception(const char* what, std::exception_ptr e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("redis: {} failed: {}", what, ex.what());
-    }
 }
 
 }  // namespace
@@ -168,7 +158,7 @@ Task<RedisResult<void>> Connection::do_connect(std::shared_ptr<Connection> self,
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
 
     asio::co_spawn(strand_, read_loop(self),
-                   [](std::exception_ptr e) { log_if_exception("read loop", e); });
+                   [](std::exception_ptr e) { log_if_exception("redis: read loop", e); });
 
     std::string hello;
     std::size_t replies = 0;
@@ -247,7 +237,7 @@ Task<RedisResult<std::vector<Reply>>> Connection::submit(std::shared_ptr<Connect
     if (!writing_) {
         writing_ = true;
         asio::co_spawn(strand_, write_loop(self),
-                       [](std::exception_ptr e) { log_if_exception("write loop", e); });
+                       [](std::exception_ptr e) { log_if_exception("redis: write loop", e); });
     }
 
     // The timer is both the timeout and the completion signal: deliver()/fail() set `done`

@@ -1,3 +1,4 @@
+#include "core/log_exception.hpp"
 #include "redis/pool.hpp"
 
 #include <spdlog/spdlog.h>
@@ -23,17 +24,6 @@ namespace asio = boost::asio;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-void log_if_exception(const char* what, std::exception_ptr e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("redis pool: {} failed: {}", what, ex.what());
-    }
-}
 
 Url parse_or_throw(const std::string& text) {
     auto r = parse_url(text);
@@ -128,7 +118,7 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
             if (open_background) {
                 asio::co_spawn(ex_, open_connection(self),
                                [](std::exception_ptr e, RedisResult<std::shared_ptr<Connection>>) {
-                                   log_if_exception("background connect", e);
+                                   log_if_exception("redis pool: background connect", e);
                                });
             }
             if (open_now) {
@@ -238,7 +228,7 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
         }
         if (start_probe) {
             asio::co_spawn(strand_, probe_loop(shared_from_this()),
-                           [](std::exception_ptr e) { log_if_exception("probe", e); });
+                           [](std::exception_ptr e) { log_if_exception("redis pool: probe", e); });
         }
     }
 

@@ -1,3 +1,4 @@
+#include "core/log_exception.hpp"
 #include "redis/subscriber.hpp"
 
 #include <spdlog/spdlog.h>
@@ -22,21 +23,6 @@ namespace confidant::redis {
 
 namespace asio = boost::asio;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-namespace {
-
-void log_if_exception(const char* what, std::exception_ptr e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("redis subscriber: {} failed: {}", what, ex.what());
-    }
-}
-
-}  // namespace
 
 struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, RedisSettings s)
@@ -201,7 +187,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
 Subscriber::Subscriber(asio::any_io_executor ex, RedisSettings settings, Pool& pool)
     : impl_(std::make_shared<Impl>(ex, std::move(settings))), pool_(pool) {
     asio::co_spawn(impl_->strand_, impl_->run(impl_),
-                   [](std::exception_ptr e) { log_if_exception("loop", e); });
+                   [](std::exception_ptr e) { log_if_exception("redis subscriber: loop", e); });
 }
 
 Subscriber::~Subscriber() { impl_->stop(); }
@@ -216,7 +202,7 @@ void Subscriber::subscribe(std::string channel, Callback on_message) {
     }
     if (first) {
         asio::co_spawn(impl_->strand_, impl_->subscribe_now(impl_, std::move(channel)),
-                       [](std::exception_ptr e) { log_if_exception("subscribe", e); });
+                       [](std::exception_ptr e) { log_if_exception("redis subscriber: subscribe", e); });
     }
 }
 
