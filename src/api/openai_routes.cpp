@@ -139,6 +139,27 @@ const char* finish_reason(const std::string& provider_reason) {
     return "stop";
 }
 
+boost::json::object completion_object(const std::string& id, long created, std::string_view content,
+                                      const char* finish, const llm::Usage& usage) {
+    boost::json::object msg;
+    msg["role"] = "assistant";
+    msg["content"] = content;
+    boost::json::object choice;
+    choice["index"] = 0;
+    choice["message"] = std::move(msg);
+    choice["finish_reason"] = finish;
+    boost::json::object o;
+    o["id"] = id;
+    o["object"] = "chat.completion";
+    o["created"] = created;
+    o["model"] = kModelId;
+    o["choices"] = boost::json::array{std::move(choice)};
+    o["usage"] = boost::json::object{{"prompt_tokens", usage.prompt_tokens},
+                                     {"completion_tokens", usage.completion_tokens},
+                                     {"total_tokens", usage.total_tokens}};
+    return o;
+}
+
 }  // namespace
 
 void add_openai_routes(http::Router& r, Services& s) {
@@ -178,43 +199,14 @@ void add_openai_routes(http::Router& r, Services& s) {
                   if (ec || !v.is_object()) {
                       throw std::runtime_error("unreadable idempotent response");
                   }
-                  boost::json::object msg;
-                  msg["role"] = "assistant";
-                  msg["content"] = v.as_object()["reply"].as_object()["content"];
-                  boost::json::object choice;
-                  choice["index"] = 0;
-                  choice["message"] = std::move(msg);
-                  choice["finish_reason"] = "stop";
-                  boost::json::object o;
-                  o["id"] = id;
-                  o["object"] = "chat.completion";
-                  o["created"] = created;
-                  o["model"] = kModelId;
-                  o["choices"] = boost::json::array{std::move(choice)};
-                  o["usage"] = boost::json::object{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
-                  co_return json_response(200, o);
+                  const auto& content = v.as_object()["reply"].as_object()["content"].as_string();
+                  co_return json_response(200, completion_object(id, created, content, "stop", llm::Usage{}));
               }
               if (!stream) {
                   auto generated = co_await s.chat->generate(std::move(prepared));
                   auto answer = std::move(generated).value();
-                  boost::json::object msg;
-                  msg["role"] = "assistant";
-                  msg["content"] = answer.reply.content;
-                  boost::json::object choice;
-                  choice["index"] = 0;
-                  choice["message"] = std::move(msg);
-                  choice["finish_reason"] = finish_reason(answer.finish_reason);
-                  boost::json::object usage;
-                  usage["prompt_tokens"] = answer.usage.prompt_tokens;
-                  usage["completion_tokens"] = answer.usage.completion_tokens;
-                  usage["total_tokens"] = answer.usage.total_tokens;
-                  boost::json::object o;
-                  o["id"] = id;
-                  o["object"] = "chat.completion";
-                  o["created"] = created;
-                  o["model"] = kModelId;
-                  o["choices"] = boost::json::array{std::move(choice)};
-                  o["usage"] = std::move(usage);
+                  auto o = completion_object(id, created, answer.reply.content, finish_reason(answer.finish_reason),
+                                             answer.usage);
                   o["system_fingerprint"] = answer.model;
                   co_return json_response(200, o);
               }

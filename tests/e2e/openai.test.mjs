@@ -106,3 +106,17 @@ test('errors use the OpenAI shape', async () => {
   await assert.rejects(client().chat.completions.create({ model: 'confidant', messages: [{ role: 'assistant', content: 'no user turn' }] }),
     (e) => e.status === 400);
 });
+
+test('a repeated Idempotency-Key replays the first completion', async () => {
+  const historyLength = async () => (await (await fetch(`http://127.0.0.1:${port}/v1/chat/history?limit=200`, {
+    headers: { Authorization: `Bearer ${token}` },
+  })).json()).messages.length;
+  const before = await historyLength();
+  const ask = () => client().chat.completions.create(
+    { model: 'confidant', messages: [{ role: 'user', content: 'say it once' }] },
+    { headers: { 'Idempotency-Key': `oa-key-${process.pid}` } });
+  const first = await ask();
+  const second = await ask();
+  assert.equal(second.choices[0].message.content, first.choices[0].message.content);
+  assert.equal(await historyLength(), before + 2);
+});
