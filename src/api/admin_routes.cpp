@@ -1,7 +1,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <charconv>
 #include <cmath>
 
@@ -29,7 +28,8 @@ boost::json::value time_or_null(const std::optional<std::chrono::system_clock::t
     if (!t) {
         return nullptr;
     }
-    return boost::json::value(format_rfc3339(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count()));
+    return boost::json::value(format_rfc3339(
+        std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count()));
 }
 
 double round2(double v) { return std::round(v * 100.0) / 100.0; }
@@ -37,7 +37,8 @@ double round2(double v) { return std::round(v * 100.0) / 100.0; }
 }  // namespace
 
 void add_admin_routes(http::Router& r, Services& s) {
-    r.add(http::bhttp::verb::get, "/admin/cache_stats", require_admin(s, [&s](http::Request&, Caller&) -> Task<http::Response> {
+    r.add(http::bhttp::verb::get, "/admin/cache_stats",
+          require_admin(s, [&s](http::Request&, Caller&) -> Task<http::Response> {
               cache::CacheStats st;
               if (s.cache != nullptr) {
                   st = co_await s.cache->stats();
@@ -49,7 +50,9 @@ void add_admin_routes(http::Router& r, Services& s) {
               boost::json::object l1;
               l1["entries"] = st.l1.entries;
               const auto l1_total = st.l1.hits + st.l1.misses;
-              l1["hit_rate"] = l1_total == 0 ? 0.0 : round2(100.0 * static_cast<double>(st.l1.hits) / static_cast<double>(l1_total));
+              l1["hit_rate"] = l1_total == 0 ? 0.0
+                                             : round2(100.0 * static_cast<double>(st.l1.hits) /
+                                                      static_cast<double>(l1_total));
               l1["hits"] = st.l1.hits;
               l1["misses"] = st.l1.misses;
               l1["evictions"] = st.l1.evictions;
@@ -105,44 +108,45 @@ void add_admin_routes(http::Router& r, Services& s) {
               co_return json_response(200, o);
           }));
 
-    r.add(http::bhttp::verb::post, "/admin/users/{id}/premium",
-          require_admin(s, [&s](http::Request& req, Caller&) -> Task<http::Response> {
-              const auto id = path_user_id(req);
-              auto body = parse_object(req.body());
-              const auto days = optional_int(body, "days");
-              const auto until_raw = optional_string(body, "until");
-              if (days.has_value() == until_raw.has_value()) {
-                  bad_request("give exactly one of \"days\" (1..3650) or \"until\" (RFC 3339 time)");
-              }
-              UnixSeconds until = 0;
-              const auto now = unix_now();
-              if (days) {
-                  if (*days < 1 || *days > 3650) {
-                      bad_request("\"days\" must be 1..3650");
-                  }
-                  // Extends an active subscription rather than restarting it.
-                  auto user = co_await s.users->find(id);
-                  if (!user) {
-                      throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
-                  }
-                  const UnixSeconds base = user->is_premium(now) ? *user->premium_until : now;
-                  until = base + *days * 86400;
-              } else {
-                  auto parsed = parse_rfc3339(*until_raw);
-                  if (!parsed) {
-                      bad_request("\"until\" must be an RFC 3339 time");
-                  }
-                  if (*parsed <= now) {
-                      bad_request("\"until\" must be in the future");
-                  }
-                  until = *parsed;
-              }
-              auto json = co_await s.users->set_premium(id, until);
-              if (!json) {
-                  throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
-              }
-              co_return http::Response::json(200, std::move(*json));
-          }));
+    r.add(
+        http::bhttp::verb::post, "/admin/users/{id}/premium",
+        require_admin(s, [&s](http::Request& req, Caller&) -> Task<http::Response> {
+            const auto id = path_user_id(req);
+            auto body = parse_object(req.body());
+            const auto days = optional_int(body, "days");
+            const auto until_raw = optional_string(body, "until");
+            if (days.has_value() == until_raw.has_value()) {
+                bad_request("give exactly one of \"days\" (1..3650) or \"until\" (RFC 3339 time)");
+            }
+            UnixSeconds until = 0;
+            const auto now = unix_now();
+            if (days) {
+                if (*days < 1 || *days > 3650) {
+                    bad_request("\"days\" must be 1..3650");
+                }
+                // Extends an active subscription rather than restarting it.
+                auto user = co_await s.users->find(id);
+                if (!user) {
+                    throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
+                }
+                const UnixSeconds base = user->is_premium(now) ? *user->premium_until : now;
+                until = base + *days * 86400;
+            } else {
+                auto parsed = parse_rfc3339(*until_raw);
+                if (!parsed) {
+                    bad_request("\"until\" must be an RFC 3339 time");
+                }
+                if (*parsed <= now) {
+                    bad_request("\"until\" must be in the future");
+                }
+                until = *parsed;
+            }
+            auto json = co_await s.users->set_premium(id, until);
+            if (!json) {
+                throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
+            }
+            co_return http::Response::json(200, std::move(*json));
+        }));
 
     r.add(http::bhttp::verb::delete_, "/admin/users/{id}/premium",
           require_admin(s, [&s](http::Request& req, Caller&) -> Task<http::Response> {

@@ -2,7 +2,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <charconv>
 
 #include "api/context.hpp"
@@ -30,7 +29,8 @@ bool wants_stream(const http::Request& req, const boost::json::object& body) {
     if (auto s = optional_bool(body, "stream")) {
         return *s;
     }
-    return req.header(http::bhttp::field::accept).find("text/event-stream") != std::string_view::npos;
+    return req.header(http::bhttp::field::accept).find("text/event-stream") !=
+           std::string_view::npos;
 }
 
 std::string error_json(const Error& e) {
@@ -45,14 +45,16 @@ std::string error_json(const Error& e) {
 }  // namespace
 
 void add_chat_routes(http::Router& r, Services& s) {
-    r.add(http::bhttp::verb::post, "/v1/chat", require_user(s, [&s](http::Request& req, Caller& c) -> Task<http::Response> {
+    r.add(http::bhttp::verb::post, "/v1/chat",
+          require_user(s, [&s](http::Request& req, Caller& c) -> Task<http::Response> {
               auto body = parse_object(req.body());
               auto text = require_string(body, "message");
               check_length("message", text, 1, 8000);
               const bool stream = wants_stream(req, body);
               optional_bool(body, "speak");  // type-checked; speech arrives with the queue
               auto key = idempotency_key(req);
-              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), std::move(key));
+              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json,
+                                                             std::move(text), std::move(key));
               auto prepared = std::move(prepare_result).value();
               if (prepared.replay) {
                   co_return http::Response::json(200, std::move(*prepared.replay));

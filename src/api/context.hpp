@@ -17,7 +17,7 @@ class Store;
 namespace confidant::cache {
 class Cache;
 class LocalCache;
-}
+}  // namespace confidant::cache
 namespace confidant::ratelimit {
 class RateLimiter;
 }

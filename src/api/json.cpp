@@ -2,7 +2,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <charconv>
 
 #include "core/error.hpp"
@@ -19,7 +18,8 @@ boost::json::object parse_object(std::string_view body) {
     opts.max_depth = 32;
     auto v = boost::json::parse(body, ec, {}, opts);
     if (ec) {
-        bad_request(body.empty() ? "a JSON object body is required" : "malformed JSON: " + ec.message());
+        bad_request(body.empty() ? "a JSON object body is required"
+                                 : "malformed JSON: " + ec.message());
     }
     if (!v.is_object()) {
         bad_request("the body must be a JSON object");

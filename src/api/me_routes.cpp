@@ -9,7 +9,8 @@
 namespace confidant::api {
 
 void add_me_routes(http::Router& r, Services& s) {
-    r.add(http::bhttp::verb::get, "/v1/me", require_user(s, [](http::Request&, Caller& c) -> Task<http::Response> {
+    r.add(http::bhttp::verb::get, "/v1/me",
+          require_user(s, [](http::Request&, Caller& c) -> Task<http::Response> {
               co_return http::Response::json(200, std::move(c.profile_json));
           }));
 
@@ -43,10 +44,13 @@ void add_me_routes(http::Router& r, Services& s) {
                   throw std::runtime_error("unreadable cached profile");
               }
               const auto& p = profile.as_object();
-              const bool premium = p.contains("is_premium") && p.at("is_premium").is_bool() && p.at("is_premium").as_bool();
+              const bool premium = p.contains("is_premium") && p.at("is_premium").is_bool() &&
+                                   p.at("is_premium").as_bool();
               boost::json::object o;
               o["plan"] = premium ? "premium" : "free";
-              o["premium_until"] = premium && p.contains("premium_until") ? p.at("premium_until") : boost::json::value(nullptr);
+              o["premium_until"] = premium && p.contains("premium_until")
+                                       ? p.at("premium_until")
+                                       : boost::json::value(nullptr);
               o["messages_per_day"] = s.users->messages_per_day(premium);
               const long used = co_await s.chat->used_today(c.user_id);
               o["used_today"] = used;

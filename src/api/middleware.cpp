@@ -1,5 +1,4 @@
 #include <boost/json/parse.hpp>
-
 #include <charconv>
 
 #include "api/context.hpp"
@@ -60,7 +59,8 @@ void remember_verification(Services& s, std::string_view token, std::int64_t id,
     }
     const auto ttl = std::min<std::int64_t>(300, exp - unix_now());
     if (ttl > 0) {
-        s.token_cache->set_sync(token, std::to_string(id) + ":" + std::to_string(exp), std::chrono::seconds(ttl));
+        s.token_cache->set_sync(token, std::to_string(id) + ":" + std::to_string(exp),
+                                std::chrono::seconds(ttl));
     }
 }
 
@@ -117,9 +117,11 @@ http::Handler require_admin(Services& s, AuthedHandler h) {
         req.principal = http::Principal{caller.user_id, caller.role};
         if (s.limiter != nullptr) {
             const std::string key = "admin:" + std::to_string(caller.user_id);
-            auto d = co_await s.limiter->hit(key, s.settings->admin_rate_limit_per_minute, std::chrono::seconds(60));
+            auto d = co_await s.limiter->hit(key, s.settings->admin_rate_limit_per_minute,
+                                             std::chrono::seconds(60));
             if (!d.allowed) {
-                throw ErrorException(make_error(ErrorCode::rate_limited, "admin rate limit exceeded",
+                throw ErrorException(make_error(ErrorCode::rate_limited,
+                                                "admin rate limit exceeded",
                                                 std::max<long>(1, d.retry_after_s)));
             }
         }

@@ -3,7 +3,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <random>
 
 #include "api/context.hpp"
@@ -20,14 +19,19 @@ constexpr const char* kModelId = "confidant";
 
 const char* openai_type(ErrorCode code) {
     switch (code) {
-        case ErrorCode::unauthorized: return "authentication_error";
-        case ErrorCode::forbidden: return "permission_error";
+        case ErrorCode::unauthorized:
+            return "authentication_error";
+        case ErrorCode::forbidden:
+            return "permission_error";
         case ErrorCode::rate_limited:
-        case ErrorCode::quota_exceeded: return "rate_limit_error";
+        case ErrorCode::quota_exceeded:
+            return "rate_limit_error";
         case ErrorCode::llm_unavailable:
         case ErrorCode::not_ready:
-        case ErrorCode::internal: return "server_error";
-        default: return "invalid_request_error";
+        case ErrorCode::internal:
+            return "server_error";
+        default:
+            return "invalid_request_error";
     }
 }
 
@@ -107,8 +111,8 @@ std::string last_user_message(const boost::json::object& body) {
     bad_request("\"messages\" must contain a user message");
 }
 
-std::string chunk_json(const std::string& id, long created, const std::string& model, std::optional<std::string_view> delta,
-                       bool role, const char* finish) {
+std::string chunk_json(const std::string& id, long created, const std::string& model,
+                       std::optional<std::string_view> delta, bool role, const char* finish) {
     boost::json::object d;
     if (role) {
         d["role"] = "assistant";
@@ -119,7 +123,8 @@ std::string chunk_json(const std::string& id, long created, const std::string& m
     boost::json::object choice;
     choice["index"] = 0;
     choice["delta"] = std::move(d);
-    choice["finish_reason"] = finish == nullptr ? boost::json::value(nullptr) : boost::json::value(finish);
+    choice["finish_reason"] =
+        finish == nullptr ? boost::json::value(nullptr) : boost::json::value(finish);
     boost::json::object o;
     o["id"] = id;
     o["object"] = "chat.completion.chunk";
@@ -163,7 +168,8 @@ boost::json::object completion_object(const std::string& id, long created, std::
 }  // namespace
 
 void add_openai_routes(http::Router& r, Services& s) {
-    r.add(http::bhttp::verb::get, "/v1/models", openai_errors(require_user(s, [](http::Request&, Caller&) -> Task<http::Response> {
+    r.add(http::bhttp::verb::get, "/v1/models",
+          openai_errors(require_user(s, [](http::Request&, Caller&) -> Task<http::Response> {
               boost::json::object m;
               m["id"] = kModelId;
               m["object"] = "model";
@@ -175,63 +181,69 @@ void add_openai_routes(http::Router& r, Services& s) {
               co_return json_response(200, o);
           })));
 
-    r.add(http::bhttp::verb::post, "/v1/chat/completions",
-          openai_errors(require_user(s, [&s](http::Request& req, Caller& c) -> Task<http::Response> {
-              auto body = parse_object(req.body());
-              auto text = last_user_message(body);
-              check_length("message", text, 1, 8000);
-              const bool stream = optional_bool(body, "stream").value_or(false);
-              std::optional<std::string> key;
-              if (auto k = req.header("Idempotency-Key"); !k.empty()) {
-                  if (k.size() > 128) {
-                      bad_request("Idempotency-Key must be 1..128 characters");
-                  }
-                  key = std::string(k);
-              }
-              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), key);
-              auto prepared = std::move(prepare_result).value();
-              const std::string id = completion_id();
-              const long created = static_cast<long>(unix_now());
-              if (prepared.replay) {
-                  // The stored answer is Confidant's shape; rebuild the completion from it.
-                  boost::system::error_code ec;
-                  auto v = boost::json::parse(*prepared.replay, ec);
-                  if (ec || !v.is_object()) {
-                      throw std::runtime_error("unreadable idempotent response");
-                  }
-                  const auto& content = v.as_object()["reply"].as_object()["content"].as_string();
-                  co_return json_response(200, completion_object(id, created, content, "stop", llm::Usage{}));
-              }
-              if (!stream) {
-                  auto generated = co_await s.chat->generate(std::move(prepared));
-                  auto answer = std::move(generated).value();
-                  auto o = completion_object(id, created, answer.reply.content, finish_reason(answer.finish_reason),
-                                             answer.usage);
-                  o["system_fingerprint"] = answer.model;
-                  co_return json_response(200, o);
-              }
-              http::Response res;
-              res.stream = [&s, id, created, turn = std::make_shared<domain::PreparedTurn>(std::move(prepared))](
-                               http::SseWriter& w) -> Task<void> {
-                  const std::string model = kModelId;
-                  co_await w.data(chunk_json(id, created, model, std::string_view(""), true, nullptr));
-                  auto sink = [&](std::string_view delta) -> Task<void> {
-                      co_await w.data(chunk_json(id, created, model, delta, false, nullptr));
-                  };
-                  auto outcome = co_await (s.chat->generate(std::move(*turn), sink) || w.closed());
-                  if (outcome.index() == 1) {
-                      co_return;
-                  }
-                  auto& answer = std::get<0>(outcome);
-                  if (answer) {
-                      co_await w.data(chunk_json(id, created, model, std::nullopt, false, finish_reason(answer->finish_reason)));
-                  } else {
-                      co_await w.data(openai_error_body(answer.error()));
-                  }
-                  co_await w.data("[DONE]");
-              };
-              co_return res;
-          })));
+    r.add(
+        http::bhttp::verb::post, "/v1/chat/completions",
+        openai_errors(require_user(s, [&s](http::Request& req, Caller& c) -> Task<http::Response> {
+            auto body = parse_object(req.body());
+            auto text = last_user_message(body);
+            check_length("message", text, 1, 8000);
+            const bool stream = optional_bool(body, "stream").value_or(false);
+            std::optional<std::string> key;
+            if (auto k = req.header("Idempotency-Key"); !k.empty()) {
+                if (k.size() > 128) {
+                    bad_request("Idempotency-Key must be 1..128 characters");
+                }
+                key = std::string(k);
+            }
+            auto prepare_result =
+                co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), key);
+            auto prepared = std::move(prepare_result).value();
+            const std::string id = completion_id();
+            const long created = static_cast<long>(unix_now());
+            if (prepared.replay) {
+                // The stored answer is Confidant's shape; rebuild the completion from it.
+                boost::system::error_code ec;
+                auto v = boost::json::parse(*prepared.replay, ec);
+                if (ec || !v.is_object()) {
+                    throw std::runtime_error("unreadable idempotent response");
+                }
+                const auto& content = v.as_object()["reply"].as_object()["content"].as_string();
+                co_return json_response(
+                    200, completion_object(id, created, content, "stop", llm::Usage{}));
+            }
+            if (!stream) {
+                auto generated = co_await s.chat->generate(std::move(prepared));
+                auto answer = std::move(generated).value();
+                auto o = completion_object(id, created, answer.reply.content,
+                                           finish_reason(answer.finish_reason), answer.usage);
+                o["system_fingerprint"] = answer.model;
+                co_return json_response(200, o);
+            }
+            http::Response res;
+            res.stream = [&s, id, created,
+                          turn = std::make_shared<domain::PreparedTurn>(std::move(prepared))](
+                             http::SseWriter& w) -> Task<void> {
+                const std::string model = kModelId;
+                co_await w.data(
+                    chunk_json(id, created, model, std::string_view(""), true, nullptr));
+                auto sink = [&](std::string_view delta) -> Task<void> {
+                    co_await w.data(chunk_json(id, created, model, delta, false, nullptr));
+                };
+                auto outcome = co_await (s.chat->generate(std::move(*turn), sink) || w.closed());
+                if (outcome.index() == 1) {
+                    co_return;
+                }
+                auto& answer = std::get<0>(outcome);
+                if (answer) {
+                    co_await w.data(chunk_json(id, created, model, std::nullopt, false,
+                                               finish_reason(answer->finish_reason)));
+                } else {
+                    co_await w.data(openai_error_body(answer.error()));
+                }
+                co_await w.data("[DONE]");
+            };
+            co_return res;
+        })));
 }
 
 }  // namespace confidant::api

@@ -1,5 +1,6 @@
-#include <boost/json/object.hpp>
 #include <spdlog/spdlog.h>
+
+#include <boost/json/object.hpp>
 
 #include "api/context.hpp"
 #include "api/json.hpp"
@@ -20,7 +21,8 @@ void add_ops_routes(http::Router& r, Services& s) {
             co_await s.store->ping();
             checks["database"] = "ok";
         } catch (const std::exception& e) {
-            spdlog::warn("request {} readiness: database check failed: {}", req.request_id, e.what());
+            spdlog::warn("request {} readiness: database check failed: {}", req.request_id,
+                         e.what());
             checks["database"] = "unreachable";
             ready = false;
         }

@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
         }
         if (cmd == "user") {
             if (args.size() < 2 || args[1] != "create") {
-                usage_error(args.size() < 2 ? "user: expected \"create\"" : "user: unknown subcommand \"" + args[1] + "\"");
+                usage_error(args.size() < 2 ? "user: expected \"create\""
+                                            : "user: unknown subcommand \"" + args[1] + "\"");
             }
             std::string username;
             bool admin = false;
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
                 }
             }
             if (username.size() < 3 || username.size() > 32 ||
-                username.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                username.find_first_not_of(
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
                     std::string::npos) {
                 usage_error("--username must be 3..32 characters of [A-Za-z0-9_.-]");
             }

@@ -21,8 +21,10 @@ redis::RedisSettings redis_settings(const config::Settings& s) {
     r.health_check_interval = std::chrono::seconds(s.redis_health_check_interval_s);
     r.retry_on_timeout = s.redis_retry_on_timeout;
     r.retry_attempts = s.redis_retry_attempts;
-    r.retry_min_wait = std::chrono::milliseconds(static_cast<long>(s.redis_retry_min_wait_s * 1000));
-    r.retry_max_wait = std::chrono::milliseconds(static_cast<long>(s.redis_retry_max_wait_s * 1000));
+    r.retry_min_wait =
+        std::chrono::milliseconds(static_cast<long>(s.redis_retry_min_wait_s * 1000));
+    r.retry_max_wait =
+        std::chrono::milliseconds(static_cast<long>(s.redis_retry_max_wait_s * 1000));
     // Probe a down Redis often enough that recovery is noticed well within the health-check
     // interval.
     r.down_probe_interval = std::min<std::chrono::milliseconds>(
@@ -33,7 +35,10 @@ redis::RedisSettings redis_settings(const config::Settings& s) {
 
 struct RedisParts::Impl {
     Impl(boost::asio::any_io_executor ex, const config::Settings& s, cache::LocalCache* l1)
-        : settings(redis_settings(s)), pool(ex, settings), subscriber(ex, settings, pool), limiter(pool) {
+        : settings(redis_settings(s)),
+          pool(ex, settings),
+          subscriber(ex, settings, pool),
+          limiter(pool) {
         if (l1 != nullptr) {
             l2 = std::make_unique<cache::RedisCache>(pool);
             bus = std::make_unique<cache::RedisInvalidationBus>(subscriber);
@@ -51,7 +56,8 @@ struct RedisParts::Impl {
     std::unique_ptr<cache::TieredCache> tiered;
 };
 
-RedisParts::RedisParts(boost::asio::any_io_executor ex, const config::Settings& settings, cache::LocalCache* l1)
+RedisParts::RedisParts(boost::asio::any_io_executor ex, const config::Settings& settings,
+                       cache::LocalCache* l1)
     : impl_(std::make_unique<Impl>(std::move(ex), settings, l1)) {}
 
 RedisParts::~RedisParts() = default;
@@ -69,7 +75,8 @@ std::pair<std::uint64_t, std::uint64_t> RedisParts::cache_counters() const {
 
 void RedisParts::render_metrics(std::string& out) const {
     const auto st = impl_->pool.stats();
-    obs::write_help(out, "redis_pool_up", "gauge", "1 while Redis answers, 0 while it is marked down.");
+    obs::write_help(out, "redis_pool_up", "gauge",
+                    "1 while Redis answers, 0 while it is marked down.");
     obs::write_sample(out, "redis_pool_up", "", st.up ? 1 : 0);
     obs::write_help(out, "redis_pool_connections", "gauge", "Open pooled connections.");
     obs::write_sample(out, "redis_pool_connections", "", static_cast<double>(st.open_connections));

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,9 +23,10 @@ namespace confidant::app {
 /// Redis cache (L2) under a TieredCache over the given L1, the invalidation bus and the
 /// shared rate limiter.
 class RedisParts {
-public:
+  public:
     /// `l1` may be null when the cache is disabled (then only the limiter is used).
-    RedisParts(boost::asio::any_io_executor ex, const config::Settings& settings, cache::LocalCache* l1);
+    RedisParts(boost::asio::any_io_executor ex, const config::Settings& settings,
+               cache::LocalCache* l1);
     ~RedisParts();
 
     /// The two-tier cache, or null without an L1.
@@ -39,7 +39,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

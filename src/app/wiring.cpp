@@ -1,16 +1,17 @@
 #include "app/wiring.hpp"
 
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
-#include <spdlog/spdlog.h>
-
-#include <sys/resource.h>
-
 #include <thread>
 
 #include "api/context.hpp"
+#include "app/collectors.hpp"
+#include "app/redis_parts.hpp"
 #include "auth/jwt.hpp"
 #include "auth/password.hpp"
 #include "cache/cached.hpp"
@@ -31,8 +32,6 @@
 #include "ratelimit/local_rate_limiter.hpp"
 #include "storage/instrumented_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
-#include "app/collectors.hpp"
-#include "app/redis_parts.hpp"
 
 namespace confidant::app {
 
@@ -41,20 +40,24 @@ namespace asio = boost::asio;
 struct App::Parts {
     explicit Parts(const config::Settings& s)
         : settings(s),
-          threads(s.http_threads != 0 ? s.http_threads : std::max(1u, std::thread::hardware_concurrency())),
+          threads(s.http_threads != 0 ? s.http_threads
+                                      : std::max(1u, std::thread::hardware_concurrency())),
           ioc(1),
           hash_pool(2, "argon2"),
-          sqlite(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url), s.sqlite_threads}),
+          sqlite(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url),
+                                         s.sqlite_threads}),
           store(sqlite),
           jwt(make_secret(s)),
-          hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast() : auth::PasswordSettings{},
+          hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast()
+                                                   : auth::PasswordSettings{},
                  hash_pool) {}
 
     static std::string make_secret(const config::Settings& s) {
         if (s.jwt_secret) {
             return *s.jwt_secret;
         }
-        spdlog::warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart");
+        spdlog::warn(
+            "JWT_SECRET is not set: using a random secret; tokens will not survive a restart");
         return auth::random_secret();
     }
 
@@ -202,8 +205,9 @@ void App::Parts::build_services() {
         }
         out.emplace_back("queue", "not_configured");
         const auto breakers = llm->breakers();
-        out.emplace_back("llm", breakers.empty() || breakers.front().state == "closed" ? "ok"
-                                                                                     : std::string(breakers.front().state));
+        out.emplace_back("llm", breakers.empty() || breakers.front().state == "closed"
+                                    ? "ok"
+                                    : std::string(breakers.front().state));
         co_return out;
     };
 
@@ -286,20 +290,25 @@ int App::serve() {
     http::Server server(contexts, hs, p.router, http_metrics);
     const auto port = server.listen();
     server.start();
-    spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})", CONFIDANT_VERSION,
-                 s.host, port, p.threads, p.llm->name(),
+    spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})",
+                 CONFIDANT_VERSION, s.host, port, p.threads, p.llm->name(),
                  p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
     // Machine-readable line for scripts and tests that start us on port 0.
     std::printf("listening on %s:%u\n", s.host.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);
 
     if (p.cached && s.cache_warmup_users > 0) {
-        asio::co_spawn(p.ioc, [&p, n = s.cache_warmup_users]() -> Task<void> {
-            const auto t0 = std::chrono::steady_clock::now();
-            const int loaded = co_await p.users->warm_up(n);
-            spdlog::info("cache warm-up: loaded {} user profiles in {} ms", loaded,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-        }, [](std::exception_ptr e) { log_if_exception("cache warm-up", e); });
+        asio::co_spawn(
+            p.ioc,
+            [&p, n = s.cache_warmup_users]() -> Task<void> {
+                const auto t0 = std::chrono::steady_clock::now();
+                const int loaded = co_await p.users->warm_up(n);
+                spdlog::info("cache warm-up: loaded {} user profiles in {} ms", loaded,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - t0)
+                                 .count());
+            },
+            [](std::exception_ptr e) { log_if_exception("cache warm-up", e); });
     }
 
     auto stop_all = [&p] {
@@ -314,18 +323,21 @@ int App::serve() {
             return;
         }
         spdlog::info("signal {}: draining (up to {} s)", sig, s.drain_timeout_s);
-        asio::co_spawn(p.ioc, [&]() -> Task<void> {
-            co_await server.drain();
-            if (p.redis) {
-                co_await p.redis->close();
-            }
-            stop_all();
-        }, [&](std::exception_ptr e) {
-            if (e) {
-                spdlog::error("drain failed");
-            }
-            stop_all();
-        });
+        asio::co_spawn(
+            p.ioc,
+            [&]() -> Task<void> {
+                co_await server.drain();
+                if (p.redis) {
+                    co_await p.redis->close();
+                }
+                stop_all();
+            },
+            [&](std::exception_ptr e) {
+                if (e) {
+                    spdlog::error("drain failed");
+                }
+                stop_all();
+            });
     });
 
     // run_sync() may have run the context out of work, which leaves it stopped.

@@ -10,7 +10,7 @@ namespace confidant::app {
 /// Builds every backend from the settings and hands them to the domain and the API. The only
 /// place that knows which backends run.
 class App {
-public:
+  public:
     explicit App(const config::Settings& settings);
     ~App();
 
@@ -23,7 +23,7 @@ public:
 
     struct Parts;
 
-private:
+  private:
     std::unique_ptr<Parts> parts_;
 };
 

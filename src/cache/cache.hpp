@@ -16,9 +16,9 @@ struct CacheStats {
     std::string backend = "local";      ///< "redis" | "local"
     std::uint64_t hits = 0;             ///< lookups answered by the cache (any tier)
     std::uint64_t misses = 0;
-    std::int64_t total_keys = 0;        ///< keys in the backing tier (Redis DBSIZE, or L1 entries)
+    std::int64_t total_keys = 0;  ///< keys in the backing tier (Redis DBSIZE, or L1 entries)
     std::int64_t used_memory_bytes = 0;
-    std::string used_memory_human;      ///< Redis-style: "1.50M"
+    std::string used_memory_human;  ///< Redis-style: "1.50M"
     std::int64_t active_connections = 0;
     struct Tier {
         std::uint64_t entries = 0;
@@ -41,7 +41,7 @@ struct CacheStats {
 /// unreachable Redis makes get() a miss and set()/del() no-ops (counted, status "degraded").
 /// Thread-safe; calls may come from any I/O thread concurrently.
 class Cache {
-public:
+  public:
     virtual ~Cache() = default;
 
     virtual Task<std::optional<std::string>> get(std::string_view key) = 0;

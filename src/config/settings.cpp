@@ -26,7 +26,7 @@ std::string trim(std::string_view s) {
 }
 
 class Reader {
-public:
+  public:
     explicit Reader(const Environment& env) : env_(env) {}
 
     std::optional<std::string> raw(const char* name) const {
@@ -58,7 +58,8 @@ public:
         const auto s = trim(*v);
         auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
         if (ec != std::errc() || ptr != s.data() + s.size() || parsed < min || parsed > max) {
-            throw ConfigError(fmt::format("{}: expected an integer in {}..{}, got \"{}\"", name, min, max, *v));
+            throw ConfigError(
+                fmt::format("{}: expected an integer in {}..{}, got \"{}\"", name, min, max, *v));
         }
         out = static_cast<T>(parsed);
     }
@@ -72,9 +73,10 @@ public:
         char* end = nullptr;
         errno = 0;
         const double parsed = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(parsed) || parsed < min ||
-            parsed > max) {
-            throw ConfigError(fmt::format("{}: expected a number in {}..{}, got \"{}\"", name, min, max, *v));
+        if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(parsed) ||
+            parsed < min || parsed > max) {
+            throw ConfigError(
+                fmt::format("{}: expected a number in {}..{}, got \"{}\"", name, min, max, *v));
         }
         out = parsed;
     }
@@ -97,7 +99,8 @@ public:
         }
     }
 
-    void one_of(const char* name, std::string& out, std::initializer_list<const char*> allowed) const {
+    void one_of(const char* name, std::string& out,
+                std::initializer_list<const char*> allowed) const {
         auto v = raw(name);
         if (!v) {
             return;
@@ -116,7 +119,7 @@ public:
         throw ConfigError(fmt::format("{}: expected one of {}, got \"{}\"", name, list, *v));
     }
 
-private:
+  private:
     const Environment& env_;
 };
 
@@ -143,11 +146,13 @@ Environment parse_dotenv(const std::string& text) {
         const std::string key = trim(std::string_view(s).substr(0, eq));
         for (char c : key) {
             if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
-                throw ConfigError(fmt::format(".env line {}: bad variable name \"{}\"", lineno, key));
+                throw ConfigError(
+                    fmt::format(".env line {}: bad variable name \"{}\"", lineno, key));
             }
         }
         std::string value = trim(std::string_view(s).substr(eq + 1));
-        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+            value.back() == value.front()) {
             value = value.substr(1, value.size() - 2);
         } else if (!value.empty() && value.front() == '#') {
             value.clear();  // `KEY=   # comment`: an empty value
@@ -189,13 +194,16 @@ Settings load(const Environment& env) {
     r.integer("DRAIN_TIMEOUT_SECONDS", s.drain_timeout_s, 0, 3600);
 
     r.string("DATABASE_URL", s.database_url);
-    if (s.database_url.rfind("sqlite://", 0) != 0 && s.database_url.rfind("postgresql://", 0) != 0 &&
+    if (s.database_url.rfind("sqlite://", 0) != 0 &&
+        s.database_url.rfind("postgresql://", 0) != 0 &&
         s.database_url.rfind("postgres://", 0) != 0) {
-        throw ConfigError(fmt::format("DATABASE_URL: expected sqlite://PATH or postgresql://..., got \"{}\"",
-                                      s.database_url));
+        throw ConfigError(
+            fmt::format("DATABASE_URL: expected sqlite://PATH or postgresql://..., got \"{}\"",
+                        s.database_url));
     }
     if (s.database_url.rfind("sqlite://", 0) != 0) {
-        throw ConfigError("DATABASE_URL: the PostgreSQL backend is not built yet; use sqlite://PATH");
+        throw ConfigError(
+            "DATABASE_URL: the PostgreSQL backend is not built yet; use sqlite://PATH");
     }
     r.integer("DB_POOL_SIZE", s.db_pool_size, 1, 1000);
     r.integer("DB_MAX_OVERFLOW", s.db_max_overflow, 0, 1000);
@@ -204,7 +212,8 @@ Settings load(const Environment& env) {
 
     r.optional_string("REDIS_URL", s.redis_url);
     if (s.redis_url && s.redis_url->rfind("redis://", 0) != 0) {
-        throw ConfigError(fmt::format("REDIS_URL: expected redis://[user:pass@]host:port/db, got \"{}\"", *s.redis_url));
+        throw ConfigError(fmt::format(
+            "REDIS_URL: expected redis://[user:pass@]host:port/db, got \"{}\"", *s.redis_url));
     }
     r.integer("REDIS_MAX_CONNECTIONS", s.redis_max_connections, 1, 10000);
     r.integer("REDIS_HEALTH_CHECK_INTERVAL", s.redis_health_check_interval_s, 1, 86400);
@@ -242,16 +251,16 @@ Settings load(const Environment& env) {
     r.string("GEMINI_MODEL", s.gemini_model);
     r.string("GEMINI_BASE_URL", s.gemini_base_url);
     if (s.gemini_base_url.rfind("http://", 0) != 0 && s.gemini_base_url.rfind("https://", 0) != 0) {
-        throw ConfigError(fmt::format("GEMINI_BASE_URL: expected an http:// or https:// URL, got \"{}\"",
-                                      s.gemini_base_url));
+        throw ConfigError(fmt::format(
+            "GEMINI_BASE_URL: expected an http:// or https:// URL, got \"{}\"", s.gemini_base_url));
     }
     if (s.llm_provider == "gemini" && !s.gemini_api_key) {
         throw ConfigError("GEMINI_API_KEY: required when LLM_PROVIDER=gemini");
     }
     r.string("OPENAI_BASE_URL", s.openai_base_url);
     if (s.openai_base_url.rfind("http://", 0) != 0 && s.openai_base_url.rfind("https://", 0) != 0) {
-        throw ConfigError(fmt::format("OPENAI_BASE_URL: expected an http:// or https:// URL, got \"{}\"",
-                                      s.openai_base_url));
+        throw ConfigError(fmt::format(
+            "OPENAI_BASE_URL: expected an http:// or https:// URL, got \"{}\"", s.openai_base_url));
     }
     r.optional_string("OPENAI_API_KEY", s.openai_api_key);
     r.string("OPENAI_MODEL", s.openai_model);

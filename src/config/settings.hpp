@@ -93,7 +93,7 @@ struct Settings {
 
 /// A bad variable: the message names it, e.g. `PORT: expected an integer in 1..65535, got "x"`.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

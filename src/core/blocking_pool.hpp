@@ -4,7 +4,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -18,9 +17,11 @@ namespace confidant {
 /// threads never do. `run()` hops to the pool, runs `f`, and resumes the awaiting coroutine on
 /// its own executor; exceptions from `f` propagate to the awaiter. Thread-safe.
 class BlockingPool {
-public:
+  public:
     BlockingPool(std::size_t threads, std::string name)
-        : pool_(threads == 0 ? 1 : threads), name_(std::move(name)), size_(threads == 0 ? 1 : threads) {}
+        : pool_(threads == 0 ? 1 : threads),
+          name_(std::move(name)),
+          size_(threads == 0 ? 1 : threads) {}
     BlockingPool(const BlockingPool&) = delete;
     BlockingPool& operator=(const BlockingPool&) = delete;
     ~BlockingPool() { stop(); }
@@ -42,7 +43,7 @@ public:
     const std::string& name() const noexcept { return name_; }
     std::size_t size() const noexcept { return size_; }
 
-private:
+  private:
     boost::asio::thread_pool pool_;
     std::string name_;
     std::size_t size_;

@@ -7,7 +7,7 @@ namespace confidant {
 
 /// Injectable time. Production code takes a `Clock&`; tests pass a `ManualClock`.
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual std::chrono::steady_clock::time_point steady_now() const = 0;
     virtual std::chrono::system_clock::time_point system_now() const = 0;
@@ -17,7 +17,7 @@ public:
 };
 
 class RealClock final : public Clock {
-public:
+  public:
     std::chrono::steady_clock::time_point steady_now() const override {
         return std::chrono::steady_clock::now();
     }
@@ -33,7 +33,7 @@ inline Clock& Clock::real() {
 
 /// A clock that moves only when told to. Not thread-safe; for tests.
 class ManualClock final : public Clock {
-public:
+  public:
     std::chrono::steady_clock::time_point steady_now() const override { return steady_; }
     std::chrono::system_clock::time_point system_now() const override { return system_; }
     void advance(std::chrono::nanoseconds d) {
@@ -42,7 +42,7 @@ public:
     }
     void set_system(std::chrono::system_clock::time_point t) { system_ = t; }
 
-private:
+  private:
     std::chrono::steady_clock::time_point steady_{std::chrono::hours(1000)};
     std::chrono::system_clock::time_point system_{std::chrono::seconds(1'800'000'000)};
 };

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -42,11 +41,11 @@ struct Error {
 /// Thrown by `Result<T>::value()` on an error; also usable by handlers to bail out with a
 /// documented error. The HTTP layer turns it into the JSON error shape.
 class ErrorException : public std::runtime_error {
-public:
+  public:
     explicit ErrorException(Error e) : std::runtime_error(e.message), error_(std::move(e)) {}
     const Error& error() const noexcept { return error_; }
 
-private:
+  private:
     Error error_;
 };
 

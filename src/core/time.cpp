@@ -37,16 +37,17 @@ std::string format_rfc3339(UnixSeconds t) {
     std::tm tm{};
     gmtime_r(&tt, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return buf;
 }
 
 std::optional<UnixSeconds> parse_rfc3339(std::string_view s) {
     int y, mo, d, h, mi, se;
-    if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-        !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
-        s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se)) {
+    if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
+        s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
+        !digits(s, 17, 2, se)) {
         return std::nullopt;
     }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
@@ -80,7 +81,8 @@ std::optional<UnixSeconds> parse_rfc3339(std::string_view s) {
     if (pos != s.size()) {
         return std::nullopt;
     }
-    const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+    const std::int64_t days =
+        days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
     return days * 86400 + h * 3600 + mi * 60 + se - offset;
 }
 

@@ -1,13 +1,13 @@
 #include "domain/chat.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <charconv>
 
 #include "cache/cached.hpp"
@@ -40,7 +40,7 @@ std::string encode_recent(const std::vector<storage::Message>& msgs, bool more) 
 }
 
 std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std::string_view s,
-                                                                             storage::UserId user) {
+                                                                            storage::UserId user) {
     boost::system::error_code ec;
     auto v = boost::json::parse(s, ec);
     if (ec || !v.is_object()) {
@@ -82,21 +82,25 @@ std::string user_persona(const std::string& profile_json, const std::string& fal
     boost::system::error_code ec;
     auto v = boost::json::parse(profile_json, ec);
     if (!ec && v.is_object()) {
-        if (const auto* p = v.as_object().if_contains("companion_persona"); p && p->is_string() && !p->as_string().empty()) {
+        if (const auto* p = v.as_object().if_contains("companion_persona");
+            p && p->is_string() && !p->as_string().empty()) {
             std::string persona(p->as_string());
-            if (const auto* n = v.as_object().if_contains("display_name"); n && n->is_string() && !n->as_string().empty()) {
+            if (const auto* n = v.as_object().if_contains("display_name");
+                n && n->is_string() && !n->as_string().empty()) {
                 persona += "\nThe user's name is " + std::string(n->as_string()) + ".";
             }
             return persona;
         }
-        if (const auto* n = v.as_object().if_contains("display_name"); n && n->is_string() && !n->as_string().empty()) {
+        if (const auto* n = v.as_object().if_contains("display_name");
+            n && n->is_string() && !n->as_string().empty()) {
             return fallback + "\nThe user's name is " + std::string(n->as_string()) + ".";
         }
     }
     return fallback;
 }
 
-std::string render_exchange(const storage::Message& u, const storage::Message& r, const std::string& model) {
+std::string render_exchange(const storage::Message& u, const storage::Message& r,
+                            const std::string& model) {
     boost::json::object o;
     o["message"] = message_object(u);
     o["reply"] = message_object(r);
@@ -106,15 +110,23 @@ std::string render_exchange(const storage::Message& u, const storage::Message& r
 
 }  // namespace
 
-std::string message_json(const storage::Message& m) { return boost::json::serialize(message_object(m)); }
+std::string message_json(const storage::Message& m) {
+    return boost::json::serialize(message_object(m));
+}
 
 Chat::Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
            ratelimit::RateLimiter* limiter, const ChatSettings& settings, const Clock& clock)
-    : store_(store), users_(users), provider_(provider), cached_(cached), limiter_(limiter), settings_(settings),
+    : store_(store),
+      users_(users),
+      provider_(provider),
+      cached_(cached),
+      limiter_(limiter),
+      settings_(settings),
       clock_(clock) {}
 
 UnixSeconds Chat::now() const {
-    return std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch())
+        .count();
 }
 
 std::string Chat::history_key(storage::UserId user) { return "hist:" + std::to_string(user); }
@@ -171,7 +183,8 @@ Task<long> Chat::used_today(storage::UserId user) {
     if (cached_ != nullptr) {
         // The key names the day, and lives at most until the day ends.
         const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
-        stored = co_await cached_->get_or_load(usage_key(user), std::min(ttl, settings_.history_ttl), load);
+        stored = co_await cached_->get_or_load(usage_key(user),
+                                               std::min(ttl, settings_.history_ttl), load);
     } else {
         stored = co_await load();
     }
@@ -182,23 +195,29 @@ Task<long> Chat::used_today(storage::UserId user) {
     co_return n + (it == inflight_.end() ? 0 : it->second);
 }
 
-Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string& profile_json, std::string text,
+Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string& profile_json,
+                                         std::string text,
                                          std::optional<std::string> idempotency_key) {
     PreparedTurn turn;
     turn.user_id = user;
     turn.idempotency_key = idempotency_key;
     if (idempotency_key) {
-        const auto not_before = now() - std::chrono::duration_cast<std::chrono::seconds>(settings_.idempotency_ttl).count();
-        if (auto replay = co_await store_.find_idempotent_response(user, *idempotency_key, not_before)) {
+        const auto not_before =
+            now() -
+            std::chrono::duration_cast<std::chrono::seconds>(settings_.idempotency_ttl).count();
+        if (auto replay =
+                co_await store_.find_idempotent_response(user, *idempotency_key, not_before)) {
             turn.replay = std::move(*replay);
             co_return turn;
         }
     }
     if (limiter_ != nullptr) {
         const std::string key = "chat:" + std::to_string(user);
-        auto d = co_await limiter_->hit(key, settings_.chat_rate_limit_per_minute, std::chrono::seconds(60));
+        auto d = co_await limiter_->hit(key, settings_.chat_rate_limit_per_minute,
+                                        std::chrono::seconds(60));
         if (!d.allowed) {
-            co_return make_error(ErrorCode::rate_limited, "too many messages; slow down", std::max<long>(1, d.retry_after_s));
+            co_return make_error(ErrorCode::rate_limited, "too many messages; slow down",
+                                 std::max<long>(1, d.retry_after_s));
         }
     }
     const long limit = users_.messages_per_day(profile_is_premium(profile_json));
@@ -207,14 +226,16 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
         // Reserve the turn before counting so parallel requests see each other.
         std::lock_guard lock(inflight_mutex_);
         ++inflight_[user];
-        if (idempotency_key && inflight_keys_[std::to_string(user) + ":" + *idempotency_key]++ > 0) {
+        if (idempotency_key &&
+            inflight_keys_[std::to_string(user) + ":" + *idempotency_key]++ > 0) {
             if (--inflight_keys_[std::to_string(user) + ":" + *idempotency_key] == 0) {
                 inflight_keys_.erase(std::to_string(user) + ":" + *idempotency_key);
             }
             if (--inflight_[user] == 0) {
                 inflight_.erase(user);
             }
-            co_return make_error(ErrorCode::conflict, "a request with this Idempotency-Key is in progress");
+            co_return make_error(ErrorCode::conflict,
+                                 "a request with this Idempotency-Key is in progress");
         }
     }
     turn.reservation = std::shared_ptr<void>(nullptr, [this, user, key = idempotency_key](void*) {
@@ -233,7 +254,8 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
     if (used > limit) {
         const long retry = utc_day_start(t) + 86400 - t;
         co_return make_error(ErrorCode::quota_exceeded,
-                             "daily message quota of " + std::to_string(limit) + " reached", std::max<long>(1, retry));
+                             "daily message quota of " + std::to_string(limit) + " reached",
+                             std::max<long>(1, retry));
     }
 
     turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
@@ -271,9 +293,10 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
         if (e.retry_after) {
             retry = std::max<long>(1, static_cast<long>((e.retry_after->count() + 999) / 1000));
         }
-        spdlog::warn("chat for user {}: model call failed ({}: {})", turn.user_id, llm::to_string(e.kind), e.message);
-        co_return make_error(ErrorCode::llm_unavailable, "the companion cannot answer right now; try again later",
-                             retry);
+        spdlog::warn("chat for user {}: model call failed ({}: {})", turn.user_id,
+                     llm::to_string(e.kind), e.message);
+        co_return make_error(ErrorCode::llm_unavailable,
+                             "the companion cannot answer right now; try again later", retry);
     }
     ChatAnswer answer;
     answer.model = completion->model.empty() ? provider_.model() : completion->model;
@@ -290,7 +313,8 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
         return render_exchange(u, r, model);
     };
     // (Not a structured binding: GCC 12 mis-destroys temporaries of a co_await expression there.)
-    std::pair<storage::Message, storage::Message> stored = co_await store_.append_exchange(std::move(ex));
+    std::pair<storage::Message, storage::Message> stored =
+        co_await store_.append_exchange(std::move(ex));
     co_await invalidate_history(turn.user_id);
     answer.body = render_exchange(stored.first, stored.second, model);
     answer.message = std::move(stored.first);
@@ -298,7 +322,8 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     co_return answer;
 }
 
-Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::optional<storage::MessageId> before) {
+Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit,
+                                         std::optional<storage::MessageId> before) {
     if (before || limit > kRecent) {
         co_return co_await store_.history(user, limit, before);
     }
@@ -306,8 +331,9 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit, std::o
     storage::HistoryPage page;
     const auto n = static_cast<std::size_t>(limit);
     const std::size_t from = r.messages.size() > n ? r.messages.size() - n : 0;
-    page.messages.assign(std::make_move_iterator(r.messages.begin() + static_cast<std::ptrdiff_t>(from)),
-                         std::make_move_iterator(r.messages.end()));
+    page.messages.assign(
+        std::make_move_iterator(r.messages.begin() + static_cast<std::ptrdiff_t>(from)),
+        std::make_move_iterator(r.messages.end()));
     page.has_more = from > 0 || r.more;
     co_return page;
 }

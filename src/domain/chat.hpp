@@ -68,20 +68,23 @@ struct PreparedTurn {
 /// whether older ones exist), serving both the prompt context and the first history page;
 /// every write to a user's history deletes that one key (never a pattern scan).
 class Chat {
-public:
+  public:
     Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
-         ratelimit::RateLimiter* limiter, const ChatSettings& settings, const Clock& clock = Clock::real());
+         ratelimit::RateLimiter* limiter, const ChatSettings& settings,
+         const Clock& clock = Clock::real());
 
     /// Checks quota and rate limit, looks up an idempotent replay, and assembles the prompt.
     /// Errors: quota_exceeded / rate_limited (with retry_after), unauthorized (user gone).
     /// `profile_json` is the caller's API `User` JSON (from the cache): persona, name, plan.
-    Task<Result<PreparedTurn>> prepare(storage::UserId user, const std::string& profile_json, std::string text,
+    Task<Result<PreparedTurn>> prepare(storage::UserId user, const std::string& profile_json,
+                                       std::string text,
                                        std::optional<std::string> idempotency_key);
     /// Generates the reply (streaming deltas to `on_delta` when given) and stores the exchange.
     /// Error: llm_unavailable with retry_after; nothing is stored then.
     Task<Result<ChatAnswer>> generate(PreparedTurn turn, llm::DeltaSink on_delta = {});
 
-    Task<storage::HistoryPage> history(storage::UserId user, int limit, std::optional<storage::MessageId> before);
+    Task<storage::HistoryPage> history(storage::UserId user, int limit,
+                                       std::optional<storage::MessageId> before);
     Task<void> clear_history(storage::UserId user);
     /// Messages the user sent today (UTC), including ones being answered right now.
     Task<long> used_today(storage::UserId user);
@@ -89,7 +92,7 @@ public:
     std::string model() const { return provider_.model(); }
     static std::string history_key(storage::UserId user);
 
-private:
+  private:
     struct Recent {
         std::vector<storage::Message> messages;  // oldest first, at most kRecent
         bool more = false;

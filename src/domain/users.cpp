@@ -1,10 +1,10 @@
 #include "domain/users.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <charconv>
-#include <spdlog/spdlog.h>
 
 #include "auth/jwt.hpp"
 #include "auth/password.hpp"
@@ -38,12 +38,19 @@ std::optional<std::string> unpack(std::string_view packed, UnixSeconds now) {
 
 Users::Users(storage::Store& store, auth::PasswordHasher& hasher, const auth::JwtCodec& jwt,
              cache::Cached* cached, const UserSettings& settings, const Clock& clock)
-    : store_(store), hasher_(hasher), jwt_(jwt), cached_(cached), settings_(settings), clock_(clock) {}
+    : store_(store),
+      hasher_(hasher),
+      jwt_(jwt),
+      cached_(cached),
+      settings_(settings),
+      clock_(clock) {}
 
 std::string Users::profile_key(storage::UserId id) { return "user:" + std::to_string(id); }
 
 std::string Users::render(const storage::User& u) const {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch())
+            .count();
     boost::json::object o;
     o["id"] = u.id;
     o["username"] = u.username;
@@ -61,7 +68,9 @@ std::string Users::render(const storage::User& u) const {
 }
 
 long Users::messages_per_day(const storage::User& u) const {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch())
+            .count();
     return u.is_premium(now) ? settings_.premium_messages_per_day : settings_.free_messages_per_day;
 }
 
@@ -129,7 +138,9 @@ Task<std::optional<std::string>> Users::load_profile(storage::UserId id) {
 }
 
 Task<std::optional<std::string>> Users::profile_json(storage::UserId id) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.system_now().time_since_epoch())
+            .count();
     if (cached_ == nullptr) {
         auto packed = co_await load_profile(id);
         co_return packed ? unpack(*packed, now) : std::nullopt;
@@ -149,7 +160,9 @@ Task<std::optional<std::string>> Users::profile_json(storage::UserId id) {
     co_return packed ? unpack(*packed, now) : std::nullopt;
 }
 
-Task<std::optional<storage::User>> Users::find(storage::UserId id) { co_return co_await store_.find_user(id); }
+Task<std::optional<storage::User>> Users::find(storage::UserId id) {
+    co_return co_await store_.find_user(id);
+}
 
 Task<void> Users::invalidate(storage::UserId id) {
     if (cached_ != nullptr) {
@@ -157,7 +170,8 @@ Task<void> Users::invalidate(storage::UserId id) {
     }
 }
 
-Task<std::optional<std::string>> Users::update_profile(storage::UserId id, storage::ProfilePatch patch) {
+Task<std::optional<std::string>> Users::update_profile(storage::UserId id,
+                                                       storage::ProfilePatch patch) {
     auto user = co_await store_.update_profile(id, std::move(patch));
     co_await invalidate(id);
     if (!user) {
@@ -166,7 +180,8 @@ Task<std::optional<std::string>> Users::update_profile(storage::UserId id, stora
     co_return render(*user);
 }
 
-Task<std::optional<std::string>> Users::set_premium(storage::UserId id, std::optional<UnixSeconds> until) {
+Task<std::optional<std::string>> Users::set_premium(storage::UserId id,
+                                                    std::optional<UnixSeconds> until) {
     auto user = co_await store_.set_premium_until(id, until);
     co_await invalidate(id);
     if (!user) {
@@ -184,10 +199,10 @@ Task<int> Users::warm_up(int count) {
     for (const auto& u : users) {
         // The loader hands over the row already read, so warm-up costs one query in all.
         // (A named loader: GCC 12 destroys captures of a lambda written inside co_await twice.)
-        cache::Cached::OptionalLoader loader = [value = pack(u, render(u))]() -> Task<std::optional<std::string>> {
-            co_return value;
-        };
-        co_await cached_->get_or_load_optional(profile_key(u.id), settings_.profile_ttl, std::move(loader));
+        cache::Cached::OptionalLoader loader =
+            [value = pack(u, render(u))]() -> Task<std::optional<std::string>> { co_return value; };
+        co_await cached_->get_or_load_optional(profile_key(u.id), settings_.profile_ttl,
+                                               std::move(loader));
         ++loaded;
     }
     co_return loaded;

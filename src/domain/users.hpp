@@ -39,7 +39,7 @@ struct AuthResult {
 /// The profile is cached as the rendered API `User` JSON under `user:<id>` (its TTL never
 /// outlives a premium expiry, so `is_premium` is never stale) and invalidated on every write.
 class Users {
-public:
+  public:
     Users(storage::Store& store, auth::PasswordHasher& hasher, const auth::JwtCodec& jwt,
           cache::Cached* cached, const UserSettings& settings, const Clock& clock = Clock::real());
 
@@ -53,8 +53,10 @@ public:
     /// The API `User` JSON, from the cache; nullopt when the user does not exist.
     Task<std::optional<std::string>> profile_json(storage::UserId id);
     Task<std::optional<storage::User>> find(storage::UserId id);
-    Task<std::optional<std::string>> update_profile(storage::UserId id, storage::ProfilePatch patch);
-    Task<std::optional<std::string>> set_premium(storage::UserId id, std::optional<UnixSeconds> until);
+    Task<std::optional<std::string>> update_profile(storage::UserId id,
+                                                    storage::ProfilePatch patch);
+    Task<std::optional<std::string>> set_premium(storage::UserId id,
+                                                 std::optional<UnixSeconds> until);
     /// Drops the cached profile (after any write that changes it).
     Task<void> invalidate(storage::UserId id);
     /// Loads the profiles of the most recently active users into the cache; returns how many.
@@ -69,7 +71,7 @@ public:
 
     static std::string profile_key(storage::UserId id);
 
-private:
+  private:
     AuthResult issue(storage::User user) const;
     Task<std::optional<std::string>> load_profile(storage::UserId id);
 

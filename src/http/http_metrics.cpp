@@ -7,10 +7,9 @@
 namespace confidant::http {
 
 namespace {
-constexpr std::array<bhttp::verb, 8> kUnmatchedVerbs{bhttp::verb::get,    bhttp::verb::post,
-                                                     bhttp::verb::put,    bhttp::verb::patch,
-                                                     bhttp::verb::delete_, bhttp::verb::head,
-                                                     bhttp::verb::options, bhttp::verb::unknown};
+constexpr std::array<bhttp::verb, 8> kUnmatchedVerbs{
+    bhttp::verb::get,     bhttp::verb::post, bhttp::verb::put,     bhttp::verb::patch,
+    bhttp::verb::delete_, bhttp::verb::head, bhttp::verb::options, bhttp::verb::unknown};
 }
 
 HttpMetrics::HttpMetrics(const Router& router) : router_(router) {
@@ -52,11 +51,13 @@ void HttpMetrics::observe(const Route* route, bhttp::verb method, unsigned statu
     }
     slot->buckets[b].fetch_add(1, std::memory_order_relaxed);
     slot->count.fetch_add(1, std::memory_order_relaxed);
-    slot->sum_micros.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+    slot->sum_micros.fetch_add(static_cast<std::uint64_t>(seconds * 1e6),
+                               std::memory_order_relaxed);
 }
 
 void HttpMetrics::render(std::string& out) const {
-    obs::write_help(out, "http_requests_total", "counter", "HTTP requests by method, route and status.");
+    obs::write_help(out, "http_requests_total", "counter",
+                    "HTTP requests by method, route and status.");
     for (const auto& s : slots_) {
         for (std::size_t i = 0; i < kStatuses; ++i) {
             const auto n = s->by_status[i].load(std::memory_order_relaxed);
@@ -75,21 +76,26 @@ void HttpMetrics::render(std::string& out) const {
         if (count == 0) {
             continue;
         }
-        const auto labels = fmt::format(R"(method="{}",route="{}")", s->method, obs::escape_label(s->route));
+        const auto labels =
+            fmt::format(R"(method="{}",route="{}")", s->method, obs::escape_label(s->route));
         std::uint64_t cumulative = 0;
         for (std::size_t b = 0; b <= kBuckets.size(); ++b) {
             cumulative += s->buckets[b].load(std::memory_order_relaxed);
             const std::string le = b < kBuckets.size() ? fmt::format("{}", kBuckets[b]) : "+Inf";
             obs::write_sample(out, "http_request_duration_seconds_bucket",
-                              fmt::format(R"({},le="{}")", labels, le), static_cast<double>(cumulative));
+                              fmt::format(R"({},le="{}")", labels, le),
+                              static_cast<double>(cumulative));
         }
         obs::write_sample(out, "http_request_duration_seconds_sum", labels,
                           static_cast<double>(s->sum_micros.load(std::memory_order_relaxed)) / 1e6);
-        obs::write_sample(out, "http_request_duration_seconds_count", labels, static_cast<double>(count));
+        obs::write_sample(out, "http_request_duration_seconds_count", labels,
+                          static_cast<double>(count));
     }
     obs::write_help(out, "http_open_connections", "gauge", "Client connections open now.");
-    obs::write_sample(out, "http_open_connections", "", static_cast<double>(open_connections.load()));
-    obs::write_help(out, "http_connections_accepted_total", "counter", "Client connections accepted.");
+    obs::write_sample(out, "http_open_connections", "",
+                      static_cast<double>(open_connections.load()));
+    obs::write_help(out, "http_connections_accepted_total", "counter",
+                    "Client connections accepted.");
     obs::write_sample(out, "http_connections_accepted_total", "",
                       static_cast<double>(accepted_connections.load()));
 }

@@ -15,7 +15,7 @@ namespace confidant::http {
 /// Lock-free on the request path: a fixed array of atomics per route, sized when the router is
 /// final. Unmatched requests share one pseudo-route per method.
 class HttpMetrics {
-public:
+  public:
     explicit HttpMetrics(const Router& router);
 
     /// `route` is the matched route or nullptr.
@@ -25,9 +25,9 @@ public:
     std::atomic<std::int64_t> open_connections{0};
     std::atomic<std::uint64_t> accepted_connections{0};
 
-private:
-    static constexpr std::array<double, 14> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                     0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+  private:
+    static constexpr std::array<double, 14> kBuckets{
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
     static constexpr std::size_t kStatuses = 500;  // 100..599
     struct Slot {
         std::string method;

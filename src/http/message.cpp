@@ -25,8 +25,8 @@ std::string percent_decode(std::string_view in) {
     for (std::size_t i = 0; i < in.size(); ++i) {
         if (in[i] == '+') {
             out += ' ';
-        } else if (in[i] == '%' && i + 2 < in.size() &&
-                   hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+        } else if (in[i] == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
+                   hex_value(in[i + 2]) >= 0) {
             out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
             i += 2;
         } else {
@@ -58,7 +58,8 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
         const auto eq = pair.find('=');
         const std::string_view key = pair.substr(0, eq);
         if (percent_decode(key) == name) {
-            return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+            return eq == std::string_view::npos ? std::string()
+                                                : percent_decode(pair.substr(eq + 1));
         }
         if (amp == std::string_view::npos) {
             break;

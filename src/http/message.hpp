@@ -2,7 +2,6 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -45,7 +44,7 @@ struct Request {
 
 /// Writes Server-Sent Events on a chunked response. Owned by the session.
 class SseWriter {
-public:
+  public:
     virtual ~SseWriter() = default;
     /// Sends `event: <name>\ndata: <data>\n\n` (multi-line data split into data: lines).
     /// Returns false when the client has gone away.

@@ -59,7 +59,8 @@ Router::Match Router::match(bhttp::verb method, std::string_view path) const {
     if (auto it = exact_.find(path); it != exact_.end()) {
         for (std::size_t idx : it->second) {
             const Route& r = routes_[idx];
-            if (r.method == method || (method == bhttp::verb::head && r.method == bhttp::verb::get)) {
+            if (r.method == method ||
+                (method == bhttp::verb::head && r.method == bhttp::verb::get)) {
                 m.route = &r;
                 return m;
             }

@@ -25,7 +25,7 @@ struct Route {
 /// Maps (method, path) to a handler. Patterns are literal segments and `{name}` parameters.
 /// Built once before the server starts; `match` is then read-only and thread-safe.
 class Router {
-public:
+  public:
     void add(bhttp::verb method, std::string pattern, Handler handler, RouteOptions options = {});
 
     struct Match {
@@ -39,11 +39,13 @@ public:
 
     const std::vector<Route>& routes() const { return routes_; }
 
-private:
+  private:
     std::vector<Route> routes_;
     struct PathHash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     // Routes without parameters, by exact path, for an O(1) lookup of the hot paths (no
     // allocation per lookup: heterogeneous find by string_view).

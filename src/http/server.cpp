@@ -1,5 +1,8 @@
 #include "http/server.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,10 +20,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <random>
 
@@ -54,8 +53,8 @@ bool acceptable_request_id(std::string_view id) {
         return false;
     }
     for (char c : id) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_' || c == '.';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
         if (!ok) {
             return false;
         }
@@ -82,7 +81,7 @@ bool is_json_content_type(std::string_view ct) {
 
 // SSE over a chunked response. Writes are made by one coroutine at a time (the handler's).
 class ChunkedSseWriter final : public SseWriter {
-public:
+  public:
     ChunkedSseWriter(beast::tcp_stream& stream, std::chrono::seconds write_timeout)
         : stream_(stream), write_timeout_(write_timeout) {}
 
@@ -115,7 +114,8 @@ public:
             }
             char byte;
             boost::system::error_code pec;
-            const auto n = stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, pec);
+            const auto n =
+                stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, pec);
             if (pec == asio::error::would_block || pec == asio::error::try_again) {
                 continue;
             }
@@ -124,7 +124,8 @@ public:
                 co_return;
             }
             // Pipelined data: nothing tells us about a disconnect any more; wait until cancelled.
-            asio::steady_timer forever(co_await asio::this_coro::executor, std::chrono::hours(24 * 365));
+            asio::steady_timer forever(co_await asio::this_coro::executor,
+                                       std::chrono::hours(24 * 365));
             co_await forever.async_wait(kTuple);
             co_return;
         }
@@ -142,12 +143,13 @@ public:
         co_return !ec;
     }
 
-private:
+  private:
     static void append_data_lines(std::string& out, std::string_view data) {
         std::size_t start = 0;
         for (;;) {
             const auto nl = data.find('\n', start);
-            out.append("data: ").append(data.substr(start, nl == std::string_view::npos ? nl : nl - start));
+            out.append("data: ").append(
+                data.substr(start, nl == std::string_view::npos ? nl : nl - start));
             out.push_back('\n');
             if (nl == std::string_view::npos) {
                 break;
@@ -162,7 +164,8 @@ private:
             co_return false;
         }
         stream_.expires_after(write_timeout_);
-        auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(payload)), kTuple);
+        auto [ec, n] =
+            co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(payload)), kTuple);
         if (ec) {
             closed_ = true;
         }
@@ -176,8 +179,8 @@ private:
 
 }  // namespace
 
-Server::Server(std::vector<asio::io_context*> contexts, const ServerSettings& settings, const Router& router,
-               HttpMetrics& metrics)
+Server::Server(std::vector<asio::io_context*> contexts, const ServerSettings& settings,
+               const Router& router, HttpMetrics& metrics)
     : contexts_(std::move(contexts)), settings_(settings), router_(router), metrics_(metrics) {}
 
 Server::~Server() = default;
@@ -231,14 +234,15 @@ Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
         }
         metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
         metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(executor, run_session(session), [this, id = session->id](std::exception_ptr e) {
-            log_if_exception(fmt::format("session {}", id), e);
-            {
-                std::lock_guard lock(sessions_mutex_);
-                sessions_.erase(id);
-            }
-            metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-        });
+        asio::co_spawn(executor, run_session(session),
+                       [this, id = session->id](std::exception_ptr e) {
+                           log_if_exception(fmt::format("session {}", id), e);
+                           {
+                               std::lock_guard lock(sessions_mutex_);
+                               sessions_.erase(id);
+                           }
+                           metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+                       });
     }
 }
 
@@ -246,13 +250,15 @@ namespace {
 
 // Writes a complete (non-streamed) answer. Returns false when the connection must close.
 Task<bool> write_response(beast::tcp_stream& stream, Response& res, bhttp::verb method,
-                          bool keep_alive, const std::string& request_id, std::chrono::seconds timeout) {
+                          bool keep_alive, const std::string& request_id,
+                          std::chrono::seconds timeout) {
     stream.expires_after(timeout);
     auto fill = [&](auto& msg) {
         msg.set(bhttp::field::server, "confidant");
         if (!res.content_type.empty()) {
-            msg.set(bhttp::field::content_type,
-                    res.content_type == "application/json" ? "application/json; charset=utf-8" : res.content_type);
+            msg.set(bhttp::field::content_type, res.content_type == "application/json"
+                                                    ? "application/json; charset=utf-8"
+                                                    : res.content_type);
         }
         msg.set("X-Request-Id", request_id);
         for (const auto& [k, v] : res.headers) {
@@ -312,22 +318,25 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         stream.expires_after(settings_.header_timeout);
         auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
         if (hec == bhttp::error::header_limit) {
-            co_await write_parser_error(stream, 431, "headers_too_large", "request headers are too large",
-                                        settings_.write_timeout);
+            co_await write_parser_error(stream, 431, "headers_too_large",
+                                        "request headers are too large", settings_.write_timeout);
             break;
         }
         if (hec == bhttp::error::body_limit) {
-            co_await write_parser_error(stream, 413, "payload_too_large",
-                                        fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
-                                        settings_.write_timeout);
+            co_await write_parser_error(
+                stream, 413, "payload_too_large",
+                fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
+                settings_.write_timeout);
             break;
         }
-        if (hec == beast::error::timeout || hec == asio::error::eof || hec == bhttp::error::end_of_stream ||
-            hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
+        if (hec == beast::error::timeout || hec == asio::error::eof ||
+            hec == bhttp::error::end_of_stream || hec == asio::error::connection_reset ||
+            hec == asio::error::operation_aborted) {
             break;
         }
         if (hec) {
-            co_await write_parser_error(stream, 400, "bad_request", fmt::format("malformed request: {}", hec.message()),
+            co_await write_parser_error(stream, 400, "bad_request",
+                                        fmt::format("malformed request: {}", hec.message()),
                                         settings_.write_timeout);
             break;
         }
@@ -341,19 +350,22 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             stream.expires_after(settings_.body_timeout);
             auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
             if (bec == bhttp::error::body_limit) {
-                co_await write_parser_error(stream, 413, "payload_too_large",
-                                            fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
-                                            settings_.write_timeout);
+                co_await write_parser_error(
+                    stream, 413, "payload_too_large",
+                    fmt::format("request body exceeds {} bytes", settings_.max_body_bytes),
+                    settings_.write_timeout);
                 break;
             }
-            if (bec == beast::error::timeout || bec == asio::error::eof || bec == bhttp::error::partial_message ||
-                bec == asio::error::connection_reset || bec == asio::error::operation_aborted) {
+            if (bec == beast::error::timeout || bec == asio::error::eof ||
+                bec == bhttp::error::partial_message || bec == asio::error::connection_reset ||
+                bec == asio::error::operation_aborted) {
                 break;
             }
             if (bec) {
-                co_await write_parser_error(stream, 400, "bad_request",
-                                            fmt::format("malformed request body: {}", bec.message()),
-                                            settings_.write_timeout);
+                co_await write_parser_error(
+                    stream, 400, "bad_request",
+                    fmt::format("malformed request body: {}", bec.message()),
+                    settings_.write_timeout);
                 break;
             }
         }
@@ -376,28 +388,31 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             auto match = router_.match(req.method(), req.path);
             route = match.route;
             if (route == nullptr) {
-                res = match.path_known
-                          ? error_response(405, "method_not_allowed",
-                                           fmt::format("{} is not allowed here", bhttp::to_string(req.method())))
-                          : error_response(404, "not_found", "no such resource");
+                res = match.path_known ? error_response(405, "method_not_allowed",
+                                                        fmt::format("{} is not allowed here",
+                                                                    bhttp::to_string(req.method())))
+                                       : error_response(404, "not_found", "no such resource");
                 if (match.path_known) {
                     res.with_header("Allow", match.allow);
                 }
             } else if (route->options.json_body &&
                        (req.method() == bhttp::verb::post || req.method() == bhttp::verb::put ||
                         req.method() == bhttp::verb::patch) &&
-                       !req.body().empty() && !is_json_content_type(req.msg[bhttp::field::content_type])) {
-                res = error_response(415, "unsupported_media_type", "the body must be application/json");
+                       !req.body().empty() &&
+                       !is_json_content_type(req.msg[bhttp::field::content_type])) {
+                res = error_response(415, "unsupported_media_type",
+                                     "the body must be application/json");
             } else {
                 req.params = std::move(match.params);
                 try {
                     res = co_await route->handler(req);
                 } catch (const ErrorException& e) {
                     const auto& err = e.error();
-                    res = error_response(http_status(err.code), to_string(err.code), err.message, err.retry_after_s);
+                    res = error_response(http_status(err.code), to_string(err.code), err.message,
+                                         err.retry_after_s);
                 } catch (const std::exception& e) {
-                    spdlog::error("request {} {} {} failed: {}", req.request_id, bhttp::to_string(req.method()),
-                                  route->pattern, e.what());
+                    spdlog::error("request {} {} {} failed: {}", req.request_id,
+                                  bhttp::to_string(req.method()), route->pattern, e.what());
                     res = error_response(500, "internal", "internal error");
                 }
             }
@@ -436,11 +451,11 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         metrics_.observe(route, req.method(), res.status, seconds);
         if (res.status >= 500) {
-            spdlog::warn("request {} {} {} -> {} in {:.1f} ms", req.request_id, bhttp::to_string(req.method()),
-                         req.path, res.status, seconds * 1000);
+            spdlog::warn("request {} {} {} -> {} in {:.1f} ms", req.request_id,
+                         bhttp::to_string(req.method()), req.path, res.status, seconds * 1000);
         } else if (spdlog::should_log(spdlog::level::debug)) {
-            spdlog::debug("request {} {} {} -> {} in {:.1f} ms", req.request_id, bhttp::to_string(req.method()),
-                          req.path, res.status, seconds * 1000);
+            spdlog::debug("request {} {} {} -> {} in {:.1f} ms", req.request_id,
+                          bhttp::to_string(req.method()), req.path, res.status, seconds * 1000);
         }
         s->busy = false;
         if (!again) {

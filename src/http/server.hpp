@@ -1,9 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,7 +25,7 @@ namespace confidant::http {
 /// Every handler error becomes API.md's JSON error shape; an exception that is not an
 /// `ErrorException` is logged once with the request id and answered 500 `internal`.
 class Server {
-public:
+  public:
     /// `contexts`: one per I/O thread, each run by exactly one thread.
     Server(std::vector<boost::asio::io_context*> contexts, const ServerSettings& settings,
            const Router& router, HttpMetrics& metrics);
@@ -45,7 +44,7 @@ public:
 
     struct Session;
 
-private:
+  private:
     Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
     Task<void> run_session(std::shared_ptr<Session> session);
 

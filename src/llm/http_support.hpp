@@ -117,8 +117,9 @@ inline ProviderError cancelled_error(std::string_view provider) {
 /// body is handed to `parse(body)`. `client` is held for the whole call.
 template <class MapError, class Parse>
 Task<LlmResult<Completion>> complete_over_http(std::shared_ptr<http_client::Client> client,
-                                               http_client::Request request, std::string_view provider,
-                                               MapError map_error, Parse parse) {
+                                               http_client::Request request,
+                                               std::string_view provider, MapError map_error,
+                                               Parse parse) {
     http_client::Result<http_client::Response> response;
     try {
         response = co_await client->request(std::move(request));

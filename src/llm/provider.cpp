@@ -1,8 +1,8 @@
 #include "llm/provider.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "core/error.hpp"
 
@@ -10,15 +10,24 @@ namespace confidant::llm {
 
 const char* to_string(FailureKind kind) noexcept {
     switch (kind) {
-        case FailureKind::timeout: return "timeout";
-        case FailureKind::rate_limited: return "rate_limited";
-        case FailureKind::quota_exhausted: return "quota_exhausted";
-        case FailureKind::unavailable: return "unavailable";
-        case FailureKind::rejected: return "rejected";
-        case FailureKind::protocol: return "protocol";
-        case FailureKind::circuit_open: return "circuit_open";
-        case FailureKind::bulkhead_full: return "bulkhead_full";
-        case FailureKind::cancelled: return "cancelled";
+        case FailureKind::timeout:
+            return "timeout";
+        case FailureKind::rate_limited:
+            return "rate_limited";
+        case FailureKind::quota_exhausted:
+            return "quota_exhausted";
+        case FailureKind::unavailable:
+            return "unavailable";
+        case FailureKind::rejected:
+            return "rejected";
+        case FailureKind::protocol:
+            return "protocol";
+        case FailureKind::circuit_open:
+            return "circuit_open";
+        case FailureKind::bulkhead_full:
+            return "bulkhead_full";
+        case FailureKind::cancelled:
+            return "cancelled";
     }
     return "unavailable";
 }

@@ -1,13 +1,12 @@
 #pragma once
 
+#include <boost/system/result.hpp>
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/system/result.hpp>
 
 #include "core/task.hpp"
 
@@ -55,8 +54,8 @@ const char* to_string(FailureKind kind) noexcept;
 
 struct ProviderError {
     FailureKind kind = FailureKind::unavailable;
-    int http_status = 0;         ///< 0 when no HTTP answer was received
-    std::string status;          ///< Gemini's error.status, e.g. "RESOURCE_EXHAUSTED"
+    int http_status = 0;  ///< 0 when no HTTP answer was received
+    std::string status;   ///< Gemini's error.status, e.g. "RESOURCE_EXHAUSTED"
     std::string message;
     std::optional<std::chrono::milliseconds> retry_after;  ///< RetryInfo / Retry-After hint
 
@@ -67,7 +66,8 @@ struct ProviderError {
 template <class T>
 using LlmResult = boost::system::result<T, ProviderError>;
 
-[[noreturn]] void throw_exception_from_error(const ProviderError& e, const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const ProviderError& e,
+                                             const boost::source_location& loc);
 
 /// Receives each text delta of a streamed completion, in order. Awaited before the provider
 /// reads on, so a slow consumer applies back-pressure.
@@ -80,7 +80,7 @@ using DeltaSink = std::function<Task<void>(std::string_view delta)>;
 /// cancellation of the awaiting coroutine (e.g. `co_await (p.stream(...) || disconnected())`)
 /// by closing its connection and returning. Thread-safe: concurrent calls are allowed.
 class Provider {
-public:
+  public:
     virtual ~Provider() = default;
 
     /// "gemini", "openai", "offline".
@@ -90,7 +90,8 @@ public:
 
     virtual Task<LlmResult<Completion>> complete(const CompletionRequest& request) = 0;
     /// Streams deltas to `on_delta`; the returned Completion holds the joined text.
-    virtual Task<LlmResult<Completion>> stream(const CompletionRequest& request, DeltaSink on_delta) = 0;
+    virtual Task<LlmResult<Completion>> stream(const CompletionRequest& request,
+                                               DeltaSink on_delta) = 0;
 };
 
 }  // namespace confidant::llm

@@ -8,8 +8,8 @@ namespace confidant::llm {
 
 /// The circuit breaker around one provider (count-based sliding window).
 struct CircuitBreakerSettings {
-    int window_size = 20;    ///< the last N call outcomes are judged
-    int minimum_calls = 10;  ///< calls in the window before any rate is evaluated
+    int window_size = 20;                   ///< the last N call outcomes are judged
+    int minimum_calls = 10;                 ///< calls in the window before any rate is evaluated
     double failure_rate_threshold = 0.5;    ///< 0..1; reaching it opens the breaker
     double slow_call_rate_threshold = 0.8;  ///< 0..1; reaching it opens the breaker
     /// A call lasting this long is slow (a stream: its time to first delta).

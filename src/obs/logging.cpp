@@ -9,17 +9,28 @@ namespace confidant::obs {
 namespace {
 // Escapes the message payload as a JSON string body so every log line is valid JSON.
 class JsonMessageFlag final : public spdlog::custom_flag_formatter {
-public:
-    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
         const auto* p = msg.payload.data();
         for (std::size_t i = 0; i < msg.payload.size(); ++i) {
             const unsigned char c = static_cast<unsigned char>(p[i]);
             switch (c) {
-                case '"': dest.append(std::string_view("\\\"")); break;
-                case '\\': dest.append(std::string_view("\\\\")); break;
-                case '\n': dest.append(std::string_view("\\n")); break;
-                case '\r': dest.append(std::string_view("\\r")); break;
-                case '\t': dest.append(std::string_view("\\t")); break;
+                case '"':
+                    dest.append(std::string_view("\\\""));
+                    break;
+                case '\\':
+                    dest.append(std::string_view("\\\\"));
+                    break;
+                case '\n':
+                    dest.append(std::string_view("\\n"));
+                    break;
+                case '\r':
+                    dest.append(std::string_view("\\r"));
+                    break;
+                case '\t':
+                    dest.append(std::string_view("\\t"));
+                    break;
                 default:
                     if (c < 0x20) {
                         char buf[8];
@@ -41,7 +52,8 @@ void init_logging(const LogSettings& settings) {
     spdlog::drop("confidant");
     auto logger = spdlog::stderr_logger_mt("confidant");
     if (settings.format == "json") {
-        auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+        auto formatter =
+            std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
         formatter->add_flag<JsonMessageFlag>('*').set_pattern(
             R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%*"})");
         logger->set_formatter(std::move(formatter));

@@ -25,7 +25,8 @@ std::string MetricsRegistry::render() const {
     return out;
 }
 
-void write_help(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+void write_help(std::string& out, std::string_view name, std::string_view type,
+                std::string_view help) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 

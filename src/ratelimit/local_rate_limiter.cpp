@@ -43,9 +43,8 @@ RateDecision LocalRateLimiter::hit_sync(std::string_view key, long limit,
     const auto ahead = new_tat - now;
     if (ahead > period) {
         const auto wait = ahead - period;
-        const long secs =
-            static_cast<long>((duration_cast<nanoseconds>(wait).count() + 999'999'999) /
-                              1'000'000'000);
+        const long secs = static_cast<long>(
+            (duration_cast<nanoseconds>(wait).count() + 999'999'999) / 1'000'000'000);
         return RateDecision{false, std::max<long>(1, secs), 0};
     }
     if (it == shard.tat.end()) {

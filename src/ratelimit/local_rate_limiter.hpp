@@ -18,7 +18,7 @@ namespace confidant::ratelimit {
 /// window/limit. Memory: one entry per active key in 16 mutex-guarded shards; an entry whose
 /// TAT has passed carries no information and is swept away. Thread-safe.
 class LocalRateLimiter final : public RateLimiter {
-public:
+  public:
     explicit LocalRateLimiter(const Clock& clock = Clock::real());
 
     Task<RateDecision> hit(std::string_view key, long limit, std::chrono::seconds window) override;
@@ -32,7 +32,7 @@ public:
     /// Entries currently held (for tests and metrics).
     std::size_t size() const;
 
-private:
+  private:
     static constexpr std::size_t kShards = 16;
     struct Shard {
         mutable std::mutex mu;

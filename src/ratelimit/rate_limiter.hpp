@@ -19,12 +19,13 @@ struct RateDecision {
 /// A rate limiter: `limit` hits per `window` per key, bursts up to `limit` allowed (GCRA).
 /// Backends: LocalRateLimiter (in-process), RedisRateLimiter (shared by every instance).
 class RateLimiter {
-public:
+  public:
     virtual ~RateLimiter() = default;
 
     /// Counts one hit for `key` against `limit` per `window`; thread-safe. Never fails: a
     /// backend that cannot reach its store decides locally. A refused hit is not counted.
-    virtual Task<RateDecision> hit(std::string_view key, long limit, std::chrono::seconds window) = 0;
+    virtual Task<RateDecision> hit(std::string_view key, long limit,
+                                   std::chrono::seconds window) = 0;
 };
 
 }  // namespace confidant::ratelimit

@@ -20,7 +20,7 @@ namespace confidant::ratelimit {
 /// While the pool is down (or a call fails) it falls back to an internal LocalRateLimiter, so
 /// requests are still limited, per instance, and hit() never fails or waits. Thread-safe.
 class RedisRateLimiter final : public RateLimiter {
-public:
+  public:
     explicit RedisRateLimiter(redis::Pool& pool, const Clock& clock = Clock::real(),
                               std::string key_prefix = "confidant:rl:");
 
@@ -29,7 +29,7 @@ public:
     /// Hits decided by the local fallback.
     std::uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     redis::Pool& pool_;
     std::string prefix_;
     LocalRateLimiter local_;

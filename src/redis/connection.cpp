@@ -1,18 +1,18 @@
-#include "core/log_exception.hpp"
 #include "redis/connection.hpp"
 
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <array>
+#include "core/log_exception.hpp"
 
 namespace confidant::redis {
 
@@ -139,10 +139,9 @@ Task<RedisResult<void>> Connection::do_connect(std::shared_ptr<Connection> self,
         watch->phase_done = true;
         watchdog.cancel();
         co_return RedisError{RedisErrc::connect_failed,
-                             watch->timed_out
-                                 ? "resolving " + target + " timed out after " +
-                                       std::to_string(timeout_ms) + " ms"
-                                 : "resolving " + target + ": " + rec.message()};
+                             watch->timed_out ? "resolving " + target + " timed out after " +
+                                                    std::to_string(timeout_ms) + " ms"
+                                              : "resolving " + target + ": " + rec.message()};
     }
     auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, kTuple);
     watch->phase_done = true;
@@ -221,8 +220,7 @@ Task<RedisResult<std::vector<Reply>>> Connection::send_encoded(std::string paylo
 }
 
 Task<RedisResult<std::vector<Reply>>> Connection::submit(std::shared_ptr<Connection> self,
-                                                         std::string payload,
-                                                         std::size_t replies) {
+                                                         std::string payload, std::size_t replies) {
     // Runs on the strand.
     if (broken_.load(std::memory_order_relaxed)) {
         co_return RedisError{RedisErrc::io, "connection is broken"};
@@ -253,10 +251,9 @@ Task<RedisResult<std::vector<Reply>>> Connection::submit(std::shared_ptr<Connect
     if (!ec) {
         fail(RedisErrc::io, "connection dropped: a command timed out after " +
                                 std::to_string(options_.command_timeout.count()) + " ms");
-        co_return RedisError{RedisErrc::timeout, "no reply within " +
-                                                     std::to_string(
-                                                         options_.command_timeout.count()) +
-                                                     " ms"};
+        co_return RedisError{
+            RedisErrc::timeout,
+            "no reply within " + std::to_string(options_.command_timeout.count()) + " ms"};
     }
     // The caller was cancelled. The request stays queued so the FIFO stays aligned; its
     // replies are dropped when they arrive.
@@ -355,9 +352,8 @@ void Connection::fail(RedisErrc code, const std::string& message) {
 }
 
 void Connection::close() {
-    asio::post(strand_, [self = shared_from_this()] {
-        self->fail(RedisErrc::closed, "connection closed");
-    });
+    asio::post(strand_,
+               [self = shared_from_this()] { self->fail(RedisErrc::closed, "connection closed"); });
 }
 
 Task<bool> Connection::wait_broken(std::chrono::milliseconds timeout) {

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -45,7 +44,7 @@ struct ConnectionOptions {
 class Connection : public std::enable_shared_from_this<Connection> {
     struct Private {};
 
-public:
+  public:
     using Executor = boost::asio::any_io_executor;
 
     /// Resolves, connects (bounded by connect_timeout), then sends AUTH and SELECT as the URL
@@ -78,7 +77,7 @@ public:
     /// When a request was last queued or a reply last arrived.
     std::chrono::steady_clock::time_point last_used() const noexcept;
 
-private:
+  private:
     struct Request;
 
     Task<RedisResult<void>> do_connect(std::shared_ptr<Connection> self, Url url);

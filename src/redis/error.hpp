@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <string>
 
 #include "core/error.hpp"
@@ -32,7 +31,8 @@ using RedisResult = boost::system::result<T, RedisError>;
 
 /// Found by ADL when `RedisResult<T>::value()` is called on an error; throws
 /// `confidant::ErrorException` with code `not_ready`.
-[[noreturn]] void throw_exception_from_error(const RedisError& e, const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const RedisError& e,
+                                             const boost::source_location& loc);
 
 /// The project-wide error for a Redis failure (`not_ready`: a dependency is unavailable).
 confidant::Error to_error(const RedisError& e);

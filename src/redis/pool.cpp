@@ -1,21 +1,20 @@
-#include "core/log_exception.hpp"
 #include "redis/pool.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <stdexcept>
 
 #include "core/backoff.hpp"
+#include "core/log_exception.hpp"
 #include "redis/connection.hpp"
 
 namespace confidant::redis {
@@ -131,7 +130,8 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
             if (!best) {
                 // Every slot is still connecting: wait briefly for one of them.
                 if (std::chrono::steady_clock::now() >= deadline) {
-                    co_return RedisError{RedisErrc::timeout, "no connection within acquire_timeout"};
+                    co_return RedisError{RedisErrc::timeout,
+                                         "no connection within acquire_timeout"};
                 }
                 co_await sleep_for(std::chrono::milliseconds(2));
                 continue;
@@ -196,8 +196,8 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
             ++retries;
             retries_.fetch_add(1, std::memory_order_relaxed);
             if (e.code == RedisErrc::timeout) {
-                co_await sleep_for(bounded_exponential_backoff(retries - 1, settings_.retry_min_wait,
-                                                               settings_.retry_max_wait));
+                co_await sleep_for(bounded_exponential_backoff(
+                    retries - 1, settings_.retry_min_wait, settings_.retry_max_wait));
             }
         }
     }
@@ -318,8 +318,8 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<bool> closed_{false};
     std::atomic<bool> up_{true};
 
-    asio::steady_timer probe_timer_;   // strand_ only
-    asio::steady_timer prober_done_;   // strand_ only
+    asio::steady_timer probe_timer_;  // strand_ only
+    asio::steady_timer prober_done_;  // strand_ only
 
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> total_commands_{0};
@@ -395,8 +395,9 @@ PoolStats Pool::stats() const {
     PoolStats s;
     {
         std::lock_guard<std::mutex> lock(impl_->mu_);
-        s.open_connections = static_cast<std::size_t>(std::count_if(
-            impl_->conns_.begin(), impl_->conns_.end(), [](const auto& c) { return !c->broken(); }));
+        s.open_connections =
+            static_cast<std::size_t>(std::count_if(impl_->conns_.begin(), impl_->conns_.end(),
+                                                   [](const auto& c) { return !c->broken(); }));
     }
     s.in_flight = impl_->in_flight_.load();
     s.total_commands = impl_->total_commands_.load();

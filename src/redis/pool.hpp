@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,13 +18,13 @@ namespace confidant::redis {
 
 struct PoolStats {
     std::size_t open_connections = 0;
-    std::size_t in_flight = 0;           ///< calls awaiting a reply right now
-    std::uint64_t total_commands = 0;    ///< commands sent (a pipeline counts each command)
-    std::uint64_t errors = 0;            ///< calls that returned a failure
+    std::size_t in_flight = 0;         ///< calls awaiting a reply right now
+    std::uint64_t total_commands = 0;  ///< commands sent (a pipeline counts each command)
+    std::uint64_t errors = 0;          ///< calls that returned a failure
     std::uint64_t retries = 0;
     std::uint64_t connections_opened = 0;
-    std::uint64_t reconnects = 0;        ///< down → up transitions
-    std::uint64_t health_checks = 0;     ///< PINGs sent to idle connections before reuse
+    std::uint64_t reconnects = 0;     ///< down → up transitions
+    std::uint64_t health_checks = 0;  ///< PINGs sent to idle connections before reuse
     bool up = true;
 };
 
@@ -47,7 +46,7 @@ struct PoolStats {
 /// Expected failures are values (`RedisResult`); an error *reply* is a successful `Reply`.
 /// Thread-safe: call from any thread of the io_context; each connection has its own strand.
 class Pool {
-public:
+  public:
     /// Throws std::invalid_argument when `settings.url` is malformed (a start-up fault).
     Pool(boost::asio::any_io_executor ex, RedisSettings settings);
     /// Stops the probe and closes connections without waiting; prefer `co_await close()`.
@@ -83,7 +82,7 @@ public:
     /// for the background task to finish. Later calls fail with `closed`. Idempotent.
     Task<void> close();
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -9,7 +9,7 @@ namespace confidant::redis {
 
 /// One RESP2 reply as a plain value (no hiredis types). Cheap to move.
 class Reply {
-public:
+  public:
     enum class Type { nil, status, error, integer, string, array };
 
     Reply() = default;  ///< nil
@@ -59,7 +59,7 @@ public:
     /// Redis-cli-like rendering for logs and test messages.
     std::string to_debug_string() const;
 
-private:
+  private:
     Reply(Type t, std::string s) : type_(t), str_(std::move(s)) {}
 
     Type type_ = Type::nil;

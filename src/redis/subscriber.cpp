@@ -1,21 +1,20 @@
-#include "core/log_exception.hpp"
 #include "redis/subscriber.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
 
+#include "core/log_exception.hpp"
 #include "redis/connection.hpp"
 #include "redis/pool.hpp"
 
@@ -26,7 +25,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, RedisSettings s)
-        : ex_(ex), strand_(asio::make_strand(ex)), settings_(std::move(s)), sleep_(strand_),
+        : ex_(ex),
+          strand_(asio::make_strand(ex)),
+          settings_(std::move(s)),
+          sleep_(strand_),
           done_(strand_) {
         auto u = parse_url(settings_.url);
         if (!u) {
@@ -201,8 +203,9 @@ void Subscriber::subscribe(std::string channel, Callback on_message) {
         cbs.push_back(std::move(on_message));
     }
     if (first) {
-        asio::co_spawn(impl_->strand_, impl_->subscribe_now(impl_, std::move(channel)),
-                       [](std::exception_ptr e) { log_if_exception("redis subscriber: subscribe", e); });
+        asio::co_spawn(
+            impl_->strand_, impl_->subscribe_now(impl_, std::move(channel)),
+            [](std::exception_ptr e) { log_if_exception("redis subscriber: subscribe", e); });
     }
 }
 

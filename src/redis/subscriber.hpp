@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,7 +23,7 @@ class Pool;
 /// Delivery is at most once: messages published while disconnected are lost (Redis pub/sub).
 /// Thread-safe. Callbacks run on an I/O thread; they must be quick and must not throw.
 class Subscriber {
-public:
+  public:
     using Callback = std::function<void(std::string_view channel, std::string_view message)>;
 
     /// `pool` carries publish(); it must outlive the subscriber. Throws std::invalid_argument
@@ -51,7 +50,7 @@ public:
     /// Stops the loop and closes the connection; waits for the loop to end. Idempotent.
     Task<void> close();
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
     Pool& pool_;

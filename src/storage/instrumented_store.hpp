@@ -13,11 +13,23 @@ namespace confidant::storage {
 /// many reads reached the database behind the cache). Thread-safe; adds one relaxed atomic
 /// increment per call.
 class InstrumentedStore final : public Store {
-public:
+  public:
     enum Op : std::size_t {
-        kMigrate, kPing, kCreateUser, kFindUser, kFindUserByName, kUpdateProfile, kSetPremium,
-        kRecentlyActive, kAppendExchange, kFindIdempotent, kHistory, kDeleteHistory, kCountMessages,
-        kDeleteBefore, kOpCount
+        kMigrate,
+        kPing,
+        kCreateUser,
+        kFindUser,
+        kFindUserByName,
+        kUpdateProfile,
+        kSetPremium,
+        kRecentlyActive,
+        kAppendExchange,
+        kFindIdempotent,
+        kHistory,
+        kDeleteHistory,
+        kCountMessages,
+        kDeleteBefore,
+        kOpCount
     };
     static const char* op_name(Op op);
 
@@ -32,14 +44,17 @@ public:
     Task<Result<User>> create_user(NewUser user) override {
         return (bump(kCreateUser), inner_.create_user(std::move(user)));
     }
-    Task<std::optional<User>> find_user(UserId id) override { return (bump(kFindUser), inner_.find_user(id)); }
+    Task<std::optional<User>> find_user(UserId id) override {
+        return (bump(kFindUser), inner_.find_user(id));
+    }
     Task<std::optional<User>> find_user_by_name(std::string username) override {
         return (bump(kFindUserByName), inner_.find_user_by_name(std::move(username)));
     }
     Task<std::optional<User>> update_profile(UserId id, ProfilePatch patch) override {
         return (bump(kUpdateProfile), inner_.update_profile(id, std::move(patch)));
     }
-    Task<std::optional<User>> set_premium_until(UserId id, std::optional<UnixSeconds> until) override {
+    Task<std::optional<User>> set_premium_until(UserId id,
+                                                std::optional<UnixSeconds> until) override {
         return (bump(kSetPremium), inner_.set_premium_until(id, until));
     }
     Task<std::vector<User>> recently_active_users(int limit) override {
@@ -50,12 +65,15 @@ public:
     }
     Task<std::optional<std::string>> find_idempotent_response(UserId user, std::string key,
                                                               UnixSeconds not_before) override {
-        return (bump(kFindIdempotent), inner_.find_idempotent_response(user, std::move(key), not_before));
+        return (bump(kFindIdempotent),
+                inner_.find_idempotent_response(user, std::move(key), not_before));
     }
     Task<HistoryPage> history(UserId user, int limit, std::optional<MessageId> before) override {
         return (bump(kHistory), inner_.history(user, limit, before));
     }
-    Task<std::int64_t> delete_history(UserId user) override { return (bump(kDeleteHistory), inner_.delete_history(user)); }
+    Task<std::int64_t> delete_history(UserId user) override {
+        return (bump(kDeleteHistory), inner_.delete_history(user));
+    }
     Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) override {
         return (bump(kCountMessages), inner_.count_user_messages_since(user, since));
     }
@@ -63,7 +81,7 @@ public:
         return (bump(kDeleteBefore), inner_.delete_messages_before(before));
     }
 
-private:
+  private:
     void bump(Op op) { calls_[op].fetch_add(1, std::memory_order_relaxed); }
 
     Store& inner_;

@@ -74,7 +74,7 @@ struct Exchange {
 /// (database unreachable, corrupt); expected outcomes (not found, conflict) are values.
 /// Thread-safe: any number of coroutines may call concurrently.
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     /// Applies pending migrations; returns the schema version after.
@@ -89,7 +89,8 @@ public:
     /// Applies the set fields; nullopt when the user does not exist.
     virtual Task<std::optional<User>> update_profile(UserId id, ProfilePatch patch) = 0;
     /// Sets or clears premium_until; nullopt when the user does not exist.
-    virtual Task<std::optional<User>> set_premium_until(UserId id, std::optional<UnixSeconds> until) = 0;
+    virtual Task<std::optional<User>> set_premium_until(UserId id,
+                                                        std::optional<UnixSeconds> until) = 0;
     /// The users with the most recent last_active_at (newest first), for cache warm-up.
     virtual Task<std::vector<User>> recently_active_users(int limit) = 0;
 

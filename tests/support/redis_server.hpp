@@ -1,10 +1,5 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,11 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <chrono>
-#include <future>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -30,7 +29,7 @@ namespace confidant::test {
 /// persistence. stop() then start() again reuses the SAME port (outage tests). The process is
 /// stopped by pid in stop() and in the destructor. Blocking; call from the test thread.
 class RedisServer {
-public:
+  public:
     /// Starts at once unless `start_now` is false.
     explicit RedisServer(bool start_now = true) : port_(free_port()) {
         char tmpl[] = "/tmp/confidant-redis-XXXXXX";
@@ -62,12 +61,23 @@ public:
             return;
         }
         const std::string port = std::to_string(port_);
-        std::vector<std::string> args = {"redis-server", "--port",       port,
-                                         "--bind",       "127.0.0.1",    "--save",
-                                         "",             "--appendonly", "no",
-                                         "--dir",        dir_.string(),  "--daemonize",
-                                         "no",           "--loglevel",   "warning",
-                                         "--logfile",    (dir_ / "redis.log").string()};
+        std::vector<std::string> args = {"redis-server",
+                                         "--port",
+                                         port,
+                                         "--bind",
+                                         "127.0.0.1",
+                                         "--save",
+                                         "",
+                                         "--appendonly",
+                                         "no",
+                                         "--dir",
+                                         dir_.string(),
+                                         "--daemonize",
+                                         "no",
+                                         "--loglevel",
+                                         "warning",
+                                         "--logfile",
+                                         (dir_ / "redis.log").string()};
         const pid_t pid = ::fork();
         if (pid < 0) {
             throw std::runtime_error("fork failed");
@@ -139,7 +149,8 @@ public:
         bool ok = false;
         if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
             const char cmd[] = "PING\r\n";
-            if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof cmd - 1)) {
+            if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(sizeof cmd - 1)) {
                 char buf[16] = {};
                 const auto n = ::recv(fd, buf, sizeof buf - 1, 0);
                 ok = n >= 5 && std::string(buf, 5) == "+PONG";
@@ -149,7 +160,7 @@ public:
         return ok;
     }
 
-private:
+  private:
     static std::uint16_t free_port() {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
@@ -176,7 +187,7 @@ private:
 /// An io_context run by `threads` threads for the life of the object (like the server's), and
 /// a blocking `run()` that drives one coroutine to completion from the test thread.
 class IoThreads {
-public:
+  public:
     explicit IoThreads(int threads = 2) : guard_(io_.get_executor()) {
         for (int i = 0; i < threads; ++i) {
             threads_.emplace_back([this] { io_.run(); });
@@ -202,7 +213,7 @@ public:
         return fut.get();
     }
 
-private:
+  private:
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     std::vector<std::thread> threads_;

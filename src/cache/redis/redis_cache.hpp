@@ -26,7 +26,7 @@ struct RedisCacheSettings {
 /// fast). A failure of an individual call is treated the same way and counted in `errors()`.
 /// Thread-safe. The pool must outlive the cache.
 class RedisCache final : public Cache {
-public:
+  public:
     explicit RedisCache(redis::Pool& pool, RedisCacheSettings settings = {});
 
     Task<std::optional<std::string>> get(std::string_view key) override;
@@ -43,7 +43,7 @@ public:
     std::uint64_t hits() const noexcept { return hits_.load(std::memory_order_relaxed); }
     std::uint64_t misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::string full_key(std::string_view key) const;
 
     redis::Pool& pool_;

@@ -13,10 +13,9 @@ Task<void> RedisInvalidationBus::publish(std::string_view message) {
 }
 
 void RedisInvalidationBus::subscribe(std::function<void(std::string_view)> on_message) {
-    subscriber_.subscribe(channel_, [cb = std::move(on_message)](std::string_view,
-                                                                 std::string_view message) {
-        cb(message);
-    });
+    subscriber_.subscribe(
+        channel_,
+        [cb = std::move(on_message)](std::string_view, std::string_view message) { cb(message); });
 }
 
 }  // namespace confidant::cache

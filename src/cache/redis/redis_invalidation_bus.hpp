@@ -15,7 +15,7 @@ namespace confidant::cache {
 /// counted when Redis is down), subscribe() registers on the Subscriber's channel, which
 /// reconnects and resubscribes by itself after an outage. The subscriber must outlive the bus.
 class RedisInvalidationBus final : public InvalidationBus {
-public:
+  public:
     static constexpr std::string_view kDefaultChannel = "confidant:invalidate";
 
     explicit RedisInvalidationBus(redis::Subscriber& subscriber,
@@ -27,7 +27,7 @@ public:
     /// Messages that could not be published.
     std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     redis::Subscriber& subscriber_;
     std::string channel_;
     std::atomic<std::uint64_t> dropped_{0};

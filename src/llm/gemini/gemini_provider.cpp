@@ -65,8 +65,11 @@ Task<LlmResult<Completion>> GeminiProvider::complete(const CompletionRequest& re
     auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
         return gemini::map_error(status, body, retry_after);
     };
-    auto parse = [model = settings_.model](const std::string& body) { return gemini::parse_response(body, model); };
-    co_return co_await detail::complete_over_http(client_, make_request(request, false), "gemini", map_error, parse);
+    auto parse = [model = settings_.model](const std::string& body) {
+        return gemini::parse_response(body, model);
+    };
+    co_return co_await detail::complete_over_http(client_, make_request(request, false), "gemini",
+                                                  map_error, parse);
 }
 
 Task<LlmResult<Completion>> GeminiProvider::stream(const CompletionRequest& request,

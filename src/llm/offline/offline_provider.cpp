@@ -1,26 +1,25 @@
 #include "llm/offline/offline_provider.hpp"
 
 #include <array>
-#include <chrono>
-#include <cstdint>
-#include <tuple>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
+#include <chrono>
+#include <cstdint>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace confidant::llm {
 namespace {
 
 namespace asio = boost::asio;
 
-constexpr std::size_t kMaxQuoted = 200;    // bytes of the user's message echoed back
-constexpr std::size_t kMaxPersona = 60;    // bytes of the persona named in the reply
+constexpr std::size_t kMaxQuoted = 200;  // bytes of the user's message echoed back
+constexpr std::size_t kMaxPersona = 60;  // bytes of the persona named in the reply
 
 constexpr std::array<std::string_view, 5> kFollowUps = {
     "Tell me more about that, I'm listening.",

@@ -18,7 +18,7 @@ namespace confidant::llm {
 /// or the first delta. Cancellation: returns `cancelled` at the next wait or delta. Thread-safe
 /// (stateless).
 class OfflineProvider final : public Provider {
-public:
+  public:
     explicit OfflineProvider(OfflineSettings settings = {});
 
     std::string_view name() const override { return "offline"; }
@@ -30,7 +30,7 @@ public:
     /// The reply text for `request` (what complete() returns), without any waiting.
     static std::string reply_text(const CompletionRequest& request);
 
-private:
+  private:
     Completion make_completion(const CompletionRequest& request) const;
 
     OfflineSettings settings_;

@@ -64,8 +64,11 @@ Task<LlmResult<Completion>> OpenAiProvider::complete(const CompletionRequest& re
     auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
         return openai::map_error(status, body, retry_after);
     };
-    auto parse = [model = settings_.model](const std::string& body) { return openai::parse_response(body, model); };
-    co_return co_await detail::complete_over_http(client_, make_request(request, false), "openai", map_error, parse);
+    auto parse = [model = settings_.model](const std::string& body) {
+        return openai::parse_response(body, model);
+    };
+    co_return co_await detail::complete_over_http(client_, make_request(request, false), "openai",
+                                                  map_error, parse);
 }
 
 Task<LlmResult<Completion>> OpenAiProvider::stream(const CompletionRequest& request,

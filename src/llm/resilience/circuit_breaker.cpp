@@ -18,9 +18,12 @@ CircuitBreakerSettings sanitize(CircuitBreakerSettings s) {
 
 const char* to_string(CircuitBreaker::State state) noexcept {
     switch (state) {
-        case CircuitBreaker::State::closed: return "closed";
-        case CircuitBreaker::State::open: return "open";
-        case CircuitBreaker::State::half_open: return "half_open";
+        case CircuitBreaker::State::closed:
+            return "closed";
+        case CircuitBreaker::State::open:
+            return "open";
+        case CircuitBreaker::State::half_open:
+            return "half_open";
     }
     return "closed";
 }

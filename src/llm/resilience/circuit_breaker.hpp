@@ -36,7 +36,7 @@ namespace confidant::llm {
 /// Thread-safe: one mutex, held for a few dozen instructions; no allocation or I/O on the call
 /// path. Time comes from the injected `Clock`.
 class CircuitBreaker {
-public:
+  public:
     enum class State { closed, open, half_open };
     enum class Outcome {
         success,  ///< the call succeeded (slow or not, by its duration)
@@ -53,7 +53,7 @@ public:
     /// The fields of `GET /admin/circuit_breakers`.
     struct Snapshot {
         std::string name;
-        std::string_view state;  ///< "closed", "open", "half_open"
+        std::string_view state;       ///< "closed", "open", "half_open"
         double failure_rate = 0.0;    ///< 0..1 over the calls in the window
         double slow_call_rate = 0.0;  ///< 0..1 over the calls in the window
         int calls = 0;                ///< calls in the window
@@ -85,7 +85,7 @@ public:
     Snapshot snapshot() const;
     const std::string& name() const noexcept { return name_; }
 
-private:
+  private:
     static constexpr std::uint8_t kFailed = 1;
     static constexpr std::uint8_t kSlow = 2;
 

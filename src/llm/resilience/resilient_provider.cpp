@@ -1,12 +1,8 @@
 #include "llm/resilience/resilient_provider.hpp"
 
-#include <algorithm>
-#include <exception>
-#include <optional>
-#include <tuple>
-#include <utility>
-#include <variant>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -14,7 +10,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
-#include <fmt/format.h>
+#include <exception>
+#include <optional>
+#include <tuple>
+#include <utility>
+#include <variant>
 
 #include "core/backoff.hpp"
 
@@ -136,7 +136,7 @@ Task<void> forward_delta(StreamWatch& watch, const DeltaSink& on_delta,
 
 /// Returns the permit exactly once, also when the call throws or its coroutine is destroyed.
 class PermitGuard {
-public:
+  public:
     PermitGuard(CircuitBreaker& breaker, CircuitBreaker::Permit permit)
         : breaker_(breaker), permit_(permit) {}
     PermitGuard(const PermitGuard&) = delete;
@@ -151,20 +151,20 @@ public:
         breaker_.on_result(permit_, outcome, duration);
     }
 
-private:
+  private:
     CircuitBreaker& breaker_;
     CircuitBreaker::Permit permit_;
     bool settled_ = false;
 };
 
 class InFlightGuard {
-public:
+  public:
     explicit InFlightGuard(std::atomic<std::int64_t>& counter) : counter_(counter) {}
     InFlightGuard(const InFlightGuard&) = delete;
     InFlightGuard& operator=(const InFlightGuard&) = delete;
     ~InFlightGuard() { counter_.fetch_sub(1, std::memory_order_acq_rel); }
 
-private:
+  private:
     std::atomic<std::int64_t>& counter_;
 };
 
@@ -173,7 +173,7 @@ private:
 struct ResilientProvider::AttemptResult {
     std::optional<LlmResult<Completion>> result;  ///< empty when `fault` or `cancelled`
     std::exception_ptr fault;
-    bool cancelled = false;             ///< the caller's coroutine was cancelled
+    bool cancelled = false;                ///< the caller's coroutine was cancelled
     std::chrono::nanoseconds duration{0};  ///< for the breaker's slow-call judgement
 };
 
@@ -367,9 +367,8 @@ Task<ResilientProvider::AttemptResult> ResilientProvider::attempt_stream(
                     break;
                 case WatchEnd::first_token:
                     r.result.emplace(make_provider_error(
-                        FailureKind::timeout,
-                        fmt::format("{}: no first token within {} ms", name(),
-                                    settings_.first_token_timeout.count())));
+                        FailureKind::timeout, fmt::format("{}: no first token within {} ms", name(),
+                                                          settings_.first_token_timeout.count())));
                     break;
                 case WatchEnd::stall:
                     r.result.emplace(make_provider_error(

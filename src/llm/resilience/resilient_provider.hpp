@@ -23,13 +23,13 @@ inline constexpr std::size_t kFailureKindCount =
 
 /// Counters for /metrics; every field is a running total except `in_flight`.
 struct ResilienceStats {
-    std::uint64_t calls = 0;        ///< complete() + stream() calls
-    std::uint64_t attempts = 0;     ///< calls made to the inner provider
-    std::uint64_t retries = 0;      ///< attempts after the first
+    std::uint64_t calls = 0;     ///< complete() + stream() calls
+    std::uint64_t attempts = 0;  ///< calls made to the inner provider
+    std::uint64_t retries = 0;   ///< attempts after the first
     std::uint64_t successes = 0;
-    std::uint64_t cancelled = 0;    ///< the caller went away (not a failure)
-    std::uint64_t rejected_by_breaker = 0;   ///< returned `circuit_open`
-    std::uint64_t rejected_by_bulkhead = 0;  ///< returned `bulkhead_full`
+    std::uint64_t cancelled = 0;               ///< the caller went away (not a failure)
+    std::uint64_t rejected_by_breaker = 0;     ///< returned `circuit_open`
+    std::uint64_t rejected_by_bulkhead = 0;    ///< returned `bulkhead_full`
     std::uint64_t retry_budget_exhausted = 0;  ///< a retry was wanted but the budget was empty
     /// Calls that returned an error, by `FailureKind` index; `circuit_open`, `bulkhead_full` and
     /// `cancelled` stay 0 here (they have their own counters above).
@@ -61,7 +61,7 @@ struct ResilienceStats {
 /// Timeouts use real Asio timers; the breaker, the retry budget and call durations use the
 /// injected `Clock`. Thread-safe; never blocks a thread.
 class ResilientProvider final : public Provider {
-public:
+  public:
     /// `inner` is shared so the wiring (and tests) may keep a handle on it; `clock` must outlive
     /// this object. The breaker is named after `inner->name()`.
     ResilientProvider(std::shared_ptr<Provider> inner, const ResilienceSettings& settings,
@@ -80,7 +80,7 @@ public:
     const CircuitBreaker& breaker() const noexcept { return breaker_; }
     const RetryBudget& retry_budget() const noexcept { return budget_; }
 
-private:
+  private:
     struct AttemptResult;
 
     Task<LlmResult<Completion>> call(const CompletionRequest& request, const DeltaSink* on_delta);

@@ -13,7 +13,7 @@ namespace confidant::llm {
 /// can still retry. The balance is capped at ten seconds' worth of `min_per_s` (at least 10),
 /// and starts at one second's worth. Thread-safe; time from the injected `Clock`.
 class RetryBudget {
-public:
+  public:
     RetryBudget(double ratio, double min_per_s, const Clock& clock = Clock::real());
     RetryBudget(const RetryBudget&) = delete;
     RetryBudget& operator=(const RetryBudget&) = delete;
@@ -25,7 +25,7 @@ public:
     /// The current balance (after refill), for tests and metrics.
     double balance() const;
 
-private:
+  private:
     void refill_locked() const;
 
     const double ratio_;

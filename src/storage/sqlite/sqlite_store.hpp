@@ -1,16 +1,16 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <utility>
-
-#include <sys/types.h>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/blocking_pool.hpp"

@@ -164,9 +164,9 @@ TEST_F(JwtTest, RejectsAnyChangedSignatureByte) {
 TEST_F(JwtTest, RejectsChangedPayload) {
     const std::size_t dot1 = kKnownToken.find('.');
     const std::size_t dot2 = kKnownToken.rfind('.');
-    const std::string escalated = base64url_encode(
-        R"({"sub":"42","role":"admin","iat":1800000000,"exp":1800003600,)"
-        R"("jti":"00112233445566778899aabbccddeeff"})");
+    const std::string escalated =
+        base64url_encode(R"({"sub":"42","role":"admin","iat":1800000000,"exp":1800003600,)"
+                         R"("jti":"00112233445566778899aabbccddeeff"})");
     expect_unauthorized(
         codec_.verify(kKnownToken.substr(0, dot1 + 1) + escalated + kKnownToken.substr(dot2)),
         "role changed");

@@ -47,8 +47,12 @@ TEST(Config, DefaultsMatchDesign) {
 }
 
 TEST(Config, ParsesValues) {
-    const auto s = load({{"PORT", "9000"}, {"REDIS_URL", "redis://localhost:6380/2"}, {"REDIS_RETRY_ON_TIMEOUT", "false"},
-                         {"REDIS_RETRY_MIN_WAIT", "0.25"}, {"LOG_FORMAT", "json"}, {"CACHE_ENABLED", "0"}});
+    const auto s = load({{"PORT", "9000"},
+                         {"REDIS_URL", "redis://localhost:6380/2"},
+                         {"REDIS_RETRY_ON_TIMEOUT", "false"},
+                         {"REDIS_RETRY_MIN_WAIT", "0.25"},
+                         {"LOG_FORMAT", "json"},
+                         {"CACHE_ENABLED", "0"}});
     EXPECT_EQ(s.port, 9000);
     EXPECT_EQ(*s.redis_url, "redis://localhost:6380/2");
     EXPECT_FALSE(s.redis_retry_on_timeout);
@@ -65,24 +69,36 @@ TEST(Config, GeminiIsDefaultWithAKey) {
 
 TEST(Config, BadValuesNameTheVariable) {
     const std::vector<std::pair<std::string, std::string>> bad = {
-        {"PORT", "x"},          {"PORT", "65536"},        {"PORT", "80x"},           {"MAX_BODY_BYTES", "0"},
-        {"REDIS_URL", "http://x"}, {"REDIS_RETRY_ATTEMPTS", "-1"}, {"REDIS_RETRY_MIN_WAIT", "abc"},
-        {"REDIS_RETRY_ON_TIMEOUT", "perhaps"}, {"LOG_LEVEL", "loud"}, {"LLM_PROVIDER", "x"},
-        {"DATABASE_URL", "mysql://db"}, {"JWT_SECRET", "short"}, {"LLM_BREAKER_FAILURE_RATE", "1.5"},
-        {"QUEUE_BACKEND", "kafka"}, {"GEMINI_BASE_URL", "ftp://x"},
+        {"PORT", "x"},
+        {"PORT", "65536"},
+        {"PORT", "80x"},
+        {"MAX_BODY_BYTES", "0"},
+        {"REDIS_URL", "http://x"},
+        {"REDIS_RETRY_ATTEMPTS", "-1"},
+        {"REDIS_RETRY_MIN_WAIT", "abc"},
+        {"REDIS_RETRY_ON_TIMEOUT", "perhaps"},
+        {"LOG_LEVEL", "loud"},
+        {"LLM_PROVIDER", "x"},
+        {"DATABASE_URL", "mysql://db"},
+        {"JWT_SECRET", "short"},
+        {"LLM_BREAKER_FAILURE_RATE", "1.5"},
+        {"QUEUE_BACKEND", "kafka"},
+        {"GEMINI_BASE_URL", "ftp://x"},
     };
     for (const auto& [name, value] : bad) {
         const auto err = error_of({{name, value}});
         EXPECT_NE(err.find(name), std::string::npos) << name << "=" << value << " gave: " << err;
     }
-    EXPECT_NE(error_of({{"REDIS_RETRY_MIN_WAIT", "3"}, {"REDIS_RETRY_MAX_WAIT", "1"}}).find("REDIS_RETRY_MAX_WAIT"),
+    EXPECT_NE(error_of({{"REDIS_RETRY_MIN_WAIT", "3"}, {"REDIS_RETRY_MAX_WAIT", "1"}})
+                  .find("REDIS_RETRY_MAX_WAIT"),
               std::string::npos);
     EXPECT_NE(error_of({{"ADMIN_USERNAME", "root"}}).find("ADMIN_PASSWORD"), std::string::npos);
 }
 
 TEST(Config, DotenvSyntax) {
     const auto env = parse_dotenv(
-        "# comment\n\nG=   # only a comment\nexport A=1\nB = two words \nC=\"quoted # not a comment\"\nD='single'\nE=val # trailing\nF=\n");
+        "# comment\n\nG=   # only a comment\nexport A=1\nB = two words \nC=\"quoted # not a "
+        "comment\"\nD='single'\nE=val # trailing\nF=\n");
     EXPECT_EQ(env.at("A"), "1");
     EXPECT_EQ(env.at("B"), "two words");
     EXPECT_EQ(env.at("C"), "quoted # not a comment");
@@ -109,9 +125,10 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
     EXPECT_EQ(from_file.llm_max_concurrent, defaults.llm_max_concurrent);
     EXPECT_EQ(from_file.redis_url.has_value(), defaults.redis_url.has_value());
     // Every variable the loader knows is documented in .env.example.
-    for (const char* name : {"HOST", "PORT", "DATABASE_URL", "REDIS_URL", "REDIS_MAX_CONNECTIONS", "CACHE_TTL_SECONDS",
-                             "JWT_SECRET", "ADMIN_RATE_LIMIT_PER_MINUTE", "LLM_PROVIDER", "GEMINI_API_KEY",
-                             "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND"}) {
+    for (const char* name :
+         {"HOST", "PORT", "DATABASE_URL", "REDIS_URL", "REDIS_MAX_CONNECTIONS", "CACHE_TTL_SECONDS",
+          "JWT_SECRET", "ADMIN_RATE_LIMIT_PER_MINUTE", "LLM_PROVIDER", "GEMINI_API_KEY",
+          "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
 }

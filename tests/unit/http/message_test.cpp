@@ -1,8 +1,8 @@
+#include "http/message.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
-
-#include "http/message.hpp"
 
 using namespace confidant;
 

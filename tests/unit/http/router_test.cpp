@@ -1,13 +1,15 @@
-#include <gtest/gtest.h>
-
 #include "http/router.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace confidant;
 using confidant::http::bhttp::verb;
 
 namespace {
 http::Handler named(std::string name) {
-    return [name](http::Request&) -> Task<http::Response> { co_return http::Response::json(200, name); };
+    return [name](http::Request&) -> Task<http::Response> {
+        co_return http::Response::json(200, name);
+    };
 }
 }  // namespace
 

@@ -3,10 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "test_support.hpp"
 

@@ -1,16 +1,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <deque>
-#include <exception>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <tuple>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -20,6 +10,15 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/task.hpp"
@@ -36,7 +35,8 @@ T run(asio::io_context& io, Task<T> task) {
     std::optional<T> out;
     std::exception_ptr error;
     asio::co_spawn(
-        io, [&]() -> Task<void> {
+        io,
+        [&]() -> Task<void> {
             T value = co_await std::move(task);
             out.emplace(std::move(value));
         },
@@ -56,7 +56,8 @@ T run_cancelled_after(asio::io_context& io, Task<T> task, std::chrono::milliseco
     std::exception_ptr error;
     asio::cancellation_signal signal;
     asio::co_spawn(
-        io, [&]() -> Task<void> {
+        io,
+        [&]() -> Task<void> {
             T value = co_await std::move(task);
             out.emplace(std::move(value));
         },
@@ -103,7 +104,7 @@ struct Step {
     std::chrono::milliseconds delay{0};  ///< before the answer or the first delta (real time)
     std::vector<std::string> deltas{};   ///< stream(): sent in order
     std::chrono::milliseconds stall_after_deltas{0};  ///< stream(): before the final answer
-    std::chrono::nanoseconds advance_clock{0};  ///< on the ManualClock, before answering
+    std::chrono::nanoseconds advance_clock{0};        ///< on the ManualClock, before answering
     std::chrono::nanoseconds advance_clock_after_first_delta{0};
     bool throw_fault = false;  ///< throw std::runtime_error instead of answering
 };
@@ -111,7 +112,7 @@ struct Step {
 /// A test double: answers from a queue of scripted steps (a plain success when empty), waits on
 /// real timers, and records calls and the cancellations it observed.
 class ScriptedProvider final : public Provider {
-public:
+  public:
     explicit ScriptedProvider(ManualClock* clock = nullptr) : clock_(clock) {}
 
     void push(Step step) { steps_.push_back(std::move(step)); }
@@ -166,7 +167,7 @@ public:
         co_return step.result;
     }
 
-private:
+  private:
     struct Busy {
         explicit Busy(std::atomic<int>& n) : n_(n) { ++n_; }
         ~Busy() { --n_; }

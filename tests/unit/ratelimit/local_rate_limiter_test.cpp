@@ -1,3 +1,5 @@
+#include "ratelimit/local_rate_limiter.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -5,7 +7,6 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "ratelimit/local_rate_limiter.hpp"
 
 namespace confidant::ratelimit {
 namespace {

@@ -1,9 +1,10 @@
+#include "ratelimit/redis_rate_limiter.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
 
-#include "ratelimit/redis_rate_limiter.hpp"
 #include "redis/pool.hpp"
 #include "support/redis_server.hpp"
 
@@ -93,9 +94,7 @@ TEST(RedisRateLimiter, FallsBackToLocalLimitingWhenRedisIsDown) {
     IoThreads io;
     Pool pool(io.executor(), fast_settings(server));
     RedisRateLimiter rl(pool);
-    io.run([&]() -> Task<void> {
-        EXPECT_TRUE((co_await rl.hit("warm", 5, 60s)).allowed);
-    }());
+    io.run([&]() -> Task<void> { EXPECT_TRUE((co_await rl.hit("warm", 5, 60s)).allowed); }());
     server.stop();
     io.run([&]() -> Task<void> {
         int allowed = 0;

@@ -1,19 +1,19 @@
+#include "redis/pool.hpp"
+
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "redis/pool.hpp"
 #include "support/redis_server.hpp"
 
 namespace confidant::redis {

@@ -1,10 +1,11 @@
+#include "cache/redis/redis_cache.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include "cache/redis/redis_cache.hpp"
 #include "redis/pool.hpp"
 #include "support/redis_server.hpp"
 

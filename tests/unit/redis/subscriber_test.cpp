@@ -1,3 +1,5 @@
+#include "redis/subscriber.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,7 +10,6 @@
 
 #include "cache/redis/redis_invalidation_bus.hpp"
 #include "redis/pool.hpp"
-#include "redis/subscriber.hpp"
 #include "support/redis_server.hpp"
 
 namespace confidant::redis {
@@ -30,7 +31,7 @@ RedisSettings fast_settings(const RedisServer& server) {
 }
 
 class Inbox {
-public:
+  public:
     void push(std::string_view channel, std::string_view message) {
         std::lock_guard lock(mu_);
         items_.emplace_back(std::string(channel) + "|" + std::string(message));
@@ -50,7 +51,7 @@ public:
         return false;
     }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::vector<std::string> items_;
 };

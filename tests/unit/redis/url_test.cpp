@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "redis/url.hpp"
+
+#include <gtest/gtest.h>
 
 namespace confidant::redis {
 namespace {

@@ -183,7 +183,8 @@ TEST(SqliteStore, ConcurrentMigrationsApplyEachStepOnce) {
         EXPECT_EQ(va, kLatest);
         EXPECT_EQ(vb, kLatest);
         Raw raw(file);
-        EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM schema_migrations")[0][0], std::to_string(kLatest));
+        EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM schema_migrations")[0][0],
+                  std::to_string(kLatest));
     }
 }
 
