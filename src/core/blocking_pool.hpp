@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -32,6 +33,12 @@ class BlockingPool {
         co_return co_await boost::asio::co_spawn(
             pool_.get_executor(), [fn = std::move(f)]() mutable -> Task<R> { co_return fn(); },
             boost::asio::use_awaitable);
+    }
+
+    /// Queues `f` on the pool and returns at once; `f` must not throw.
+    template <class F>
+    void post(F f) {
+        boost::asio::post(pool_, std::move(f));
     }
 
     /// Waits for queued work to finish and joins the threads. Idempotent.

@@ -3,6 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
@@ -142,6 +146,12 @@ SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
     for (std::size_t i = 0; i < count; ++i) {
         connections_.push_back(std::make_unique<Connection>(options));
         idle_.push_back(connections_.back().get());
+    }
+    if (options.wal) {
+        checkpointer_ = std::make_unique<sqlite::Checkpointer>(options, settings_.checkpoint_pages);
+        for (auto& c : connections_) {
+            checkpointer_->watch(*c);
+        }
     }
     if (!is_memory(settings_.path) && !options.uri) {
         struct stat st {};
@@ -314,40 +324,167 @@ Task<std::vector<User>> SqliteStore::recently_active_users(int limit) {
     });
 }
 
+namespace {
+
+using ExchangeResult = std::pair<Message, Message>;
+
+// One exchange inside the caller's transaction. Copies the texts, so that the exchange can be
+// written again if the batch it belongs to is rolled back.
+ExchangeResult write_exchange(Connection& c, const Exchange& exchange) {
+    Message user_msg = insert_message(c, exchange.user_id, "user", exchange.user_text, exchange.at);
+    Message reply_msg =
+        insert_message(c, exchange.user_id, "assistant", exchange.reply_text, exchange.at);
+    // MAX keeps last_active_at from moving backwards when exchanges finish out of order.
+    c.prepare(
+         "UPDATE users SET last_active_at = MAX(COALESCE(last_active_at, ?1), ?1) "
+         "WHERE id = ?2")
+        .bind(1, exchange.at)
+        .bind(2, exchange.user_id)
+        .exec();
+    if (exchange.idempotency_key) {
+        const std::string response = exchange.make_response(user_msg, reply_msg);
+        c.prepare(
+             "INSERT OR REPLACE INTO idempotency_keys (user_id, key, response, created_at) "
+             "VALUES (?1, ?2, ?3, ?4)")
+            .bind(1, exchange.user_id)
+            .bind(2, *exchange.idempotency_key)
+            .bind(3, response)
+            .bind(4, exchange.at)
+            .exec();
+    }
+    return {std::move(user_msg), std::move(reply_msg)};
+}
+
+}  // namespace
+
+struct SqliteStore::PendingExchange {
+    // The awaiting coroutine's completion handler, type-erased by hand: Boost 1.81's
+    // any_completion_handler recurses without end when it allocates for use_awaitable.
+    struct Handler {
+        virtual ~Handler() = default;
+        virtual void complete(std::exception_ptr error, ExchangeResult result) = 0;
+    };
+    template <class H>
+    struct HandlerOf final : Handler {
+        explicit HandlerOf(H h) : handler(std::move(h)) {}
+        void complete(std::exception_ptr error, ExchangeResult result) override {
+            std::move(handler)(std::move(error), std::move(result));
+        }
+        H handler;
+    };
+
+    Exchange exchange;
+    // The awaiting coroutine's executor, keeping its io_context's work count up until the
+    // completion is posted back to it.
+    boost::asio::any_io_executor executor;
+    std::unique_ptr<Handler> handler;
+    std::exception_ptr error;
+    ExchangeResult result;
+};
+
 Task<std::pair<Message, Message>> SqliteStore::append_exchange(Exchange exchange) {
     if (exchange.idempotency_key && !exchange.make_response) {
         throw std::invalid_argument("append_exchange: idempotency_key without make_response");
     }
-    co_return co_await pool_.run([this, &exchange] {
+    auto pending = std::make_unique<PendingExchange>();
+    pending->exchange = std::move(exchange);
+    const auto executor = co_await boost::asio::this_coro::executor;
+    pending->executor =
+        boost::asio::prefer(executor, boost::asio::execution::outstanding_work.tracked);
+    auto initiate = [this, &pending](auto handler) {
+        pending->handler =
+            std::make_unique<PendingExchange::HandlerOf<decltype(handler)>>(std::move(handler));
+        enqueue_exchange(std::move(pending));
+    };
+    ExchangeResult result =
+        co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                             void(std::exception_ptr, ExchangeResult)>(
+            initiate, boost::asio::use_awaitable);
+    co_return result;
+}
+
+void SqliteStore::enqueue_exchange(std::unique_ptr<PendingExchange> pending) {
+    bool start = false;
+    {
+        std::lock_guard lock(batch_mutex_);
+        pending_.push_back(std::move(pending));
+        start = !flushing_;
+        flushing_ = true;
+    }
+    if (start) {
+        pool_.post([this] { flush_exchanges(); });
+    }
+}
+
+// The one writer of exchanges: drains the queue batch by batch, then stops until the next
+// append_exchange starts it again. Whatever queues up during a commit goes into the next one.
+void SqliteStore::flush_exchanges() {
+    for (;;) {
+        std::vector<std::unique_ptr<PendingExchange>> batch;
+        {
+            std::lock_guard lock(batch_mutex_);
+            if (pending_.empty()) {
+                flushing_ = false;
+                return;
+            }
+            if (pending_.size() <= kMaxBatch) {
+                batch.swap(pending_);
+            } else {
+                const auto split = pending_.begin() + static_cast<std::ptrdiff_t>(kMaxBatch);
+                batch.assign(std::make_move_iterator(pending_.begin()),
+                             std::make_move_iterator(split));
+                pending_.erase(pending_.begin(), split);
+            }
+        }
+        write_batch(batch);
+        for (auto& p : batch) {
+            auto executor = p->executor;
+            boost::asio::post(executor, [p = std::move(p)]() mutable {
+                p->handler->complete(p->error, std::move(p->result));
+            });
+        }
+    }
+}
+
+// Sets every item's result or error; never throws.
+void SqliteStore::write_batch(std::vector<std::unique_ptr<PendingExchange>>& batch) {
+    auto fail_all = [&batch](const std::exception_ptr& error) {
+        for (auto& p : batch) {
+            p->error = error;
+        }
+    };
+    try {
         Lease lease = acquire();
         Connection& c = *lease;
         std::lock_guard write_lock(write_mutex_);
-        Transaction tx(c);
-        Message user_msg =
-            insert_message(c, exchange.user_id, "user", std::move(exchange.user_text), exchange.at);
-        Message reply_msg = insert_message(c, exchange.user_id, "assistant",
-                                           std::move(exchange.reply_text), exchange.at);
-        // MAX keeps last_active_at from moving backwards when exchanges finish out of order.
-        c.prepare(
-             "UPDATE users SET last_active_at = MAX(COALESCE(last_active_at, ?1), ?1) "
-             "WHERE id = ?2")
-            .bind(1, exchange.at)
-            .bind(2, exchange.user_id)
-            .exec();
-        if (exchange.idempotency_key) {
-            const std::string response = exchange.make_response(user_msg, reply_msg);
-            c.prepare(
-                 "INSERT OR REPLACE INTO idempotency_keys (user_id, key, response, created_at) "
-                 "VALUES (?1, ?2, ?3, ?4)")
-                .bind(1, exchange.user_id)
-                .bind(2, *exchange.idempotency_key)
-                .bind(3, response)
-                .bind(4, exchange.at)
-                .exec();
+        try {
+            ++exchange_transactions_;
+            Transaction tx(c);
+            for (auto& p : batch) {
+                p->result = write_exchange(c, p->exchange);
+            }
+            tx.commit();
+            return;
+        } catch (...) {
+            if (batch.size() == 1) {
+                fail_all(std::current_exception());
+                return;
+            }
         }
-        tx.commit();
-        return std::pair{std::move(user_msg), std::move(reply_msg)};
-    });
+        // The shared transaction was rolled back: give each exchange a transaction of its own.
+        for (auto& p : batch) {
+            try {
+                ++exchange_transactions_;
+                Transaction tx(c);
+                p->result = write_exchange(c, p->exchange);
+                tx.commit();
+            } catch (...) {
+                p->error = std::current_exception();
+            }
+        }
+    } catch (...) {
+        fail_all(std::current_exception());  // no connection or no write lock
+    }
 }
 
 Task<std::optional<std::string>> SqliteStore::find_idempotent_response(UserId user, std::string key,

@@ -2,6 +2,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -15,6 +17,7 @@
 
 #include "core/blocking_pool.hpp"
 #include "core/clock.hpp"
+#include "storage/sqlite/sqlite_checkpointer.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/store.hpp"
 
@@ -26,6 +29,8 @@ struct SqliteSettings {
     /// Threads of the store's BlockingPool; one connection each.
     std::size_t pool_threads = 4;
     std::chrono::milliseconds busy_timeout{5000};
+    /// WAL size (pages) that triggers a background checkpoint; SQLite's own default is 1000.
+    int checkpoint_pages = 1000;
 };
 
 /// The database path of a `sqlite://` URL: `sqlite:///abs/path` → `/abs/path`,
@@ -50,6 +55,14 @@ std::string sqlite_path_from_url(std::string_view url);
 ///
 /// Times: row times come from the call's arguments (`Exchange::at`, ...); `created_at` of a
 /// new user and `applied_at` of a migration come from `clock`.
+///
+/// Checkpoints run on a thread of their own (sqlite::Checkpointer), never inside a commit.
+///
+/// Group commit: `append_exchange` calls queue up while a write is running and the next write
+/// commits every queued exchange (up to kMaxBatch) in one transaction, so a burst of replies
+/// costs a few commits instead of one each. Each exchange stays atomic: if the shared
+/// transaction fails, every exchange of the batch is retried in a transaction of its own and
+/// only the failing ones get the error.
 ///
 /// `delete_messages_before` also removes idempotency records older than the cutoff (they
 /// hold reply text, and no caller asks for records that old).
@@ -85,20 +98,37 @@ class SqliteStore final : public Store {
 
     /// Rows deleted per retention transaction, so that writers are never held up for long.
     static constexpr std::int64_t kRetentionBatch = 1000;
+    /// Most exchanges committed in one transaction.
+    static constexpr std::size_t kMaxBatch = 256;
+
+    /// Transactions that wrote exchanges (fewer than the exchanges when commits were grouped).
+    long long exchange_transactions() const noexcept { return exchange_transactions_.load(); }
+    /// Background WAL checkpoints run so far (0 for an in-memory database).
+    long long checkpoints() const { return checkpointer_ ? checkpointer_->checkpoints() : 0; }
 
   private:
     class Lease;
+    struct PendingExchange;
+    void enqueue_exchange(std::unique_ptr<PendingExchange> pending);
+    void flush_exchanges();
+    void write_batch(std::vector<std::unique_ptr<PendingExchange>>& batch);
     Lease acquire();
     void release(sqlite::Connection* connection);
     UnixSeconds now() const;
 
     SqliteSettings settings_;
     const Clock& clock_;
+    // Declared before the connections: destroyed after them, so its hook never dangles.
+    std::unique_ptr<sqlite::Checkpointer> checkpointer_;
     std::vector<std::unique_ptr<sqlite::Connection>> connections_;
     std::mutex pool_mutex_;
     std::condition_variable pool_cv_;
     std::vector<sqlite::Connection*> idle_;
     std::mutex write_mutex_;
+    std::mutex batch_mutex_;
+    std::vector<std::unique_ptr<PendingExchange>> pending_;  // guarded by batch_mutex_
+    bool flushing_ = false;                                  // guarded by batch_mutex_
+    std::atomic<long long> exchange_transactions_{0};
     /// (device, inode) of the database file when opened; ping() checks it is still there.
     std::optional<std::pair<dev_t, ino_t>> file_id_;
     // Declared last: destroyed (joined) first, while the connections still exist.

@@ -6,7 +6,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <chrono>
 #include <filesystem>
+#include <future>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -58,6 +61,12 @@ class Raw {
         }
         sqlite3_finalize(stmt);
         return out;
+    }
+
+    void exec(const char* sql) {
+        if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(sqlite3_errmsg(db_));
+        }
     }
 
   private:
@@ -305,6 +314,118 @@ TEST(SqliteStore, WorkRunsOnThePoolAndResumesOnTheCaller) {
     EXPECT_NE(store_thread, std::thread::id{});
     EXPECT_NE(store_thread, caller);
     EXPECT_EQ(resumed_on, caller);
+}
+
+// Appends started while another connection holds the write lock queue up behind the first
+// one and are committed together once the lock is free: far fewer transactions than exchanges.
+TEST(SqliteStore, QueuedExchangesShareOneCommit) {
+    TempDir dir;
+    const auto path = dir.path() / "g.db";
+    SqliteStore store(SqliteSettings{.path = path.string()});
+    run_task(store.migrate());
+    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
+    ASSERT_TRUE(u.has_value());
+    const long long before = store.exchange_transactions();
+
+    Raw raw(path);
+    raw.exec("BEGIN IMMEDIATE");
+    constexpr int kCount = 40;
+    boost::asio::io_context ctx;
+    std::vector<std::future<std::pair<Message, Message>>> results;
+    for (int i = 0; i < kCount; ++i) {
+        results.push_back(boost::asio::co_spawn(
+            ctx,
+            store.append_exchange(Exchange{.user_id = u->id,
+                                           .user_text = "q" + std::to_string(i),
+                                           .reply_text = "a" + std::to_string(i),
+                                           .at = kT0 + i}),
+            boost::asio::use_future));
+    }
+    std::thread runner([&ctx] { ctx.run(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    raw.exec("COMMIT");
+    runner.join();
+
+    std::set<MessageId> ids;
+    for (int i = 0; i < kCount; ++i) {
+        auto [q, a] = results[static_cast<std::size_t>(i)].get();
+        EXPECT_EQ(q.content, "q" + std::to_string(i));
+        EXPECT_EQ(a.content, "a" + std::to_string(i));
+        EXPECT_EQ(q.created_at, kT0 + i);
+        ids.insert(q.id);
+        ids.insert(a.id);
+    }
+    EXPECT_EQ(ids.size(), 2u * kCount);
+    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0], std::to_string(2 * kCount));
+    // The first exchange may have gone alone; everything queued behind it went in one more.
+    EXPECT_LE(store.exchange_transactions() - before, 2);
+}
+
+// One bad exchange in a shared commit fails alone: the others are written, it is not.
+TEST(SqliteStore, AFailingExchangeDoesNotFailItsBatch) {
+    TempDir dir;
+    const auto path = dir.path() / "f.db";
+    SqliteStore store(SqliteSettings{.path = path.string()});
+    run_task(store.migrate());
+    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
+    ASSERT_TRUE(u.has_value());
+
+    Raw raw(path);
+    raw.exec("BEGIN IMMEDIATE");
+    constexpr int kCount = 20;
+    constexpr int kBad = 13;
+    boost::asio::io_context ctx;
+    std::vector<std::future<std::pair<Message, Message>>> results;
+    for (int i = 0; i < kCount; ++i) {
+        results.push_back(boost::asio::co_spawn(
+            ctx,
+            store.append_exchange(Exchange{.user_id = i == kBad ? UserId{999} : u->id,
+                                           .user_text = "q" + std::to_string(i),
+                                           .reply_text = "a",
+                                           .at = kT0}),
+            boost::asio::use_future));
+    }
+    std::thread runner([&ctx] { ctx.run(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    raw.exec("COMMIT");
+    runner.join();
+
+    for (int i = 0; i < kCount; ++i) {
+        auto& result = results[static_cast<std::size_t>(i)];
+        if (i == kBad) {
+            EXPECT_THROW(result.get(), sqlite::SqliteError);
+        } else {
+            EXPECT_EQ(result.get().first.content, "q" + std::to_string(i));
+        }
+    }
+    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0],
+              std::to_string(2 * (kCount - 1)));
+    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history WHERE content = 'q13'")[0][0], "0");
+    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history WHERE user_id = 999")[0][0], "0");
+}
+
+// Commits never checkpoint; the background checkpointer copies the WAL into the database file
+// once the WAL passes the threshold.
+TEST(SqliteStore, CheckpointsRunInTheBackground) {
+    TempDir dir;
+    const auto path = dir.path() / "c.db";
+    SqliteStore store(SqliteSettings{.path = path.string(), .checkpoint_pages = 8});
+    run_task(store.migrate());
+    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
+    ASSERT_TRUE(u.has_value());
+    const auto size_before = std::filesystem::file_size(path);
+    const std::string text(2000, 'x');
+    for (int i = 0; i < 40; ++i) {
+        run_task(store.append_exchange(
+            Exchange{.user_id = u->id, .user_text = text, .reply_text = text, .at = kT0}));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (store.checkpoints() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GE(store.checkpoints(), 1);
+    // 160 KB of text went through the WAL; the checkpoint moved it into the main file.
+    EXPECT_GT(std::filesystem::file_size(path), size_before + 100'000);
 }
 
 }  // namespace
