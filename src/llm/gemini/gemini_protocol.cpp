@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_writer.hpp"
 #include "llm/http_support.hpp"
 
 namespace confidant::llm::gemini {
@@ -63,25 +64,36 @@ bool contains(std::string_view haystack, std::string_view needle) {
 
 }  // namespace
 
+// Written straight into one string: a boost::json tree of a long history costs an allocation
+// per member, on every model call.
 std::string build_request_body(const CompletionRequest& request) {
-    json::object body;
-    if (!request.system_instruction.empty()) {
-        body["systemInstruction"] = {
-            {"parts", json::array{json::object{{"text", request.system_instruction}}}}};
-    }
-    json::array contents;
+    std::size_t size = request.system_instruction.size() + 128;
     for (const auto& turn : request.contents) {
-        contents.push_back(json::object{
-            {"role", turn.role == Turn::Role::model ? "model" : "user"},
-            {"parts", json::array{json::object{{"text", turn.text}}}},
-        });
+        size += turn.text.size() + 48;
     }
-    body["contents"] = std::move(contents);
-    body["generationConfig"] = {
-        {"temperature", request.temperature},
-        {"maxOutputTokens", request.max_output_tokens},
-    };
-    return json::serialize(body);
+    std::string out;
+    out.reserve(size);
+    out.push_back('{');
+    if (!request.system_instruction.empty()) {
+        out.append(R"("systemInstruction":{"parts":[{"text":)");
+        append_json_string(out, request.system_instruction);
+        out.append("}]},");
+    }
+    out.append(R"("contents":[)");
+    for (std::size_t i = 0; i < request.contents.size(); ++i) {
+        const auto& turn = request.contents[i];
+        out.append(i == 0 ? "" : ",");
+        out.append(turn.role == Turn::Role::model ? R"({"role":"model","parts":[{"text":)"
+                                                  : R"({"role":"user","parts":[{"text":)");
+        append_json_string(out, turn.text);
+        out.append("}]}");
+    }
+    out.append(R"(],"generationConfig":{"temperature":)");
+    append_json_number(out, request.temperature);
+    out.append(R"(,"maxOutputTokens":)");
+    out.append(std::to_string(request.max_output_tokens));
+    out.append("}}");
+    return out;
 }
 
 LlmResult<ResponseChunk> parse_chunk(std::string_view text) {

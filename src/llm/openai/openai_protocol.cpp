@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 
+#include "core/json_writer.hpp"
 #include "llm/http_support.hpp"
 
 namespace confidant::llm::openai {
@@ -93,30 +94,40 @@ const json::object* first_choice(const json::object& root) {
 
 }  // namespace
 
+// Written straight into one string, as the Gemini body is (see there).
 std::string build_request_body(std::string_view model, const CompletionRequest& request,
                                bool stream) {
-    json::array messages;
+    std::size_t size = model.size() + request.system_instruction.size() + 160;
+    for (const auto& turn : request.contents) {
+        size += turn.text.size() + 40;
+    }
+    std::string out;
+    out.reserve(size);
+    out.append(R"({"model":)");
+    append_json_string(out, model);
+    out.append(R"(,"messages":[)");
+    bool first = true;
     if (!request.system_instruction.empty()) {
-        messages.push_back(
-            json::object{{"role", "system"}, {"content", request.system_instruction}});
+        out.append(R"({"role":"system","content":)");
+        append_json_string(out, request.system_instruction);
+        out.push_back('}');
+        first = false;
     }
     for (const auto& turn : request.contents) {
-        messages.push_back(json::object{
-            {"role", turn.role == Turn::Role::model ? "assistant" : "user"},
-            {"content", turn.text},
-        });
+        out.append(first ? "" : ",");
+        first = false;
+        out.append(turn.role == Turn::Role::model ? R"({"role":"assistant","content":)"
+                                                  : R"({"role":"user","content":)");
+        append_json_string(out, turn.text);
+        out.push_back('}');
     }
-    json::object body{
-        {"model", model},
-        {"messages", std::move(messages)},
-        {"temperature", request.temperature},
-        {"max_tokens", request.max_output_tokens},
-        {"stream", stream},
-    };
-    if (stream) {
-        body["stream_options"] = {{"include_usage", true}};
-    }
-    return json::serialize(body);
+    out.append(R"(],"temperature":)");
+    append_json_number(out, request.temperature);
+    out.append(R"(,"max_tokens":)");
+    out.append(std::to_string(request.max_output_tokens));
+    out.append(stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})"
+                      : R"(,"stream":false})");
+    return out;
 }
 
 LlmResult<Completion> parse_response(std::string_view text, std::string_view model) {

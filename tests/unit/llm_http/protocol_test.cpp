@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <limits>
+#include <stdexcept>
 
 #include "llm/gemini/gemini_protocol.hpp"
 #include "llm/http_support.hpp"
@@ -34,6 +36,34 @@ TEST(GeminiProtocol, BuildsGenerateContentBody) {
     EXPECT_EQ(contents[2].at("parts").at(0).at("text").as_string(), "how are you?");
     EXPECT_DOUBLE_EQ(body.at("generationConfig").at("temperature").as_double(), 0.5);
     EXPECT_EQ(body.at("generationConfig").at("maxOutputTokens").as_int64(), 77);
+}
+
+// The bodies are written by hand (core/json_writer.hpp): every byte a user can type must come
+// back unchanged through a JSON parser.
+TEST(GeminiProtocol, BodyCarriesAnyTextExactly) {
+    std::string nasty = "quote \" backslash \\ slash / newline \n tab \t cr \r ";
+    nasty += std::string("nul ") + '\0' + " bell \x07 del \x7f ";
+    nasty +=
+        "utf-8 \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 emoji \xf0\x9f\x98\x80 </script>";
+    auto r = sample_request();
+    r.system_instruction = nasty;
+    r.contents.back().text = nasty;
+    r.temperature = 0.1 + 0.2;
+    const auto gemini_body = json::parse(gemini::build_request_body(r)).as_object();
+    EXPECT_EQ(gemini_body.at("systemInstruction").at("parts").at(0).at("text").as_string(), nasty);
+    EXPECT_EQ(gemini_body.at("contents").at(2).at("parts").at(0).at("text").as_string(), nasty);
+    EXPECT_EQ(gemini_body.at("generationConfig").at("temperature").as_double(), 0.1 + 0.2);
+
+    const auto openai_body = json::parse(openai::build_request_body(nasty, r, false)).as_object();
+    EXPECT_EQ(openai_body.at("model").as_string(), nasty);
+    EXPECT_EQ(openai_body.at("messages").at(0).at("content").as_string(), nasty);
+    EXPECT_EQ(openai_body.at("messages").at(3).at("content").as_string(), nasty);
+    EXPECT_EQ(openai_body.at("temperature").as_double(), 0.1 + 0.2);
+    EXPECT_FALSE(openai_body.at("stream").as_bool());
+    EXPECT_FALSE(openai_body.contains("stream_options"));
+
+    r.temperature = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_THROW(gemini::build_request_body(r), std::invalid_argument);
 }
 
 TEST(GeminiProtocol, OmitsEmptySystemInstruction) {
