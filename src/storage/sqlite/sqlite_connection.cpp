@@ -109,6 +109,12 @@ Connection::Connection(const ConnectionOptions& options) {
             exec_script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
         }
         exec_script("PRAGMA foreign_keys=ON;");
+        if (options.mmap_bytes > 0) {
+            exec_script("PRAGMA mmap_size=" + std::to_string(options.mmap_bytes) + ";");
+        }
+        if (options.cache_kib > 0) {
+            exec_script("PRAGMA cache_size=-" + std::to_string(options.cache_kib) + ";");
+        }
     } catch (...) {
         sqlite3_close_v2(db_);
         db_ = nullptr;

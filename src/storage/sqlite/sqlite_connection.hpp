@@ -74,6 +74,10 @@ struct ConnectionOptions {
     int busy_timeout_ms = 5000;
     /// WAL, synchronous=NORMAL. Off for in-memory databases, which have no journal file.
     bool wal = true;
+    /// PRAGMA mmap_size in bytes (0: off).
+    std::int64_t mmap_bytes = 0;
+    /// PRAGMA cache_size in KiB (0: SQLite's default).
+    int cache_kib = 0;
 };
 
 /// One SQLite connection with its statement cache. Used by one thread at a time (opened with

@@ -123,6 +123,19 @@ class SqliteStore::Lease {
     Connection* connection_;
 };
 
+// The one writing connection, held with the write lock.
+class SqliteStore::WriteLease {
+  public:
+    WriteLease(std::mutex& mutex, Connection* connection) : lock_(mutex), connection_(connection) {}
+    Connection& operator*() const { return *connection_; }
+
+  private:
+    std::lock_guard<std::mutex> lock_;
+    Connection* connection_;
+};
+
+SqliteStore::WriteLease SqliteStore::acquire_writer() { return WriteLease(write_mutex_, writer_); }
+
 SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
     : settings_(std::move(settings)), clock_(clock), pool_(connection_count(settings_), "sqlite") {
     if (settings_.path.empty()) {
@@ -130,6 +143,7 @@ SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
     }
     sqlite::ConnectionOptions options;
     options.path = settings_.path;
+    options.mmap_bytes = settings_.mmap_bytes;
     options.busy_timeout_ms = static_cast<int>(
         std::clamp<long long>(settings_.busy_timeout.count(), 0, std::numeric_limits<int>::max()));
     if (is_memory(settings_.path)) {
@@ -146,6 +160,18 @@ SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
     for (std::size_t i = 0; i < count; ++i) {
         connections_.push_back(std::make_unique<Connection>(options));
         idle_.push_back(connections_.back().get());
+    }
+    if (is_memory(settings_.path)) {
+        // One database per connection: the only connection writes too (one pool thread, so
+        // a write and a read never overlap on it).
+        writer_ = connections_.front().get();
+    } else {
+        // Its own connection, so that its page cache is never dropped because another
+        // connection wrote (SQLite discards a connection's whole cache when that happens).
+        sqlite::ConnectionOptions writer_options = options;
+        writer_options.cache_kib = settings_.writer_cache_kib;
+        connections_.push_back(std::make_unique<Connection>(writer_options));
+        writer_ = connections_.back().get();
     }
     if (options.wal) {
         checkpointer_ = std::make_unique<sqlite::Checkpointer>(options, settings_.checkpoint_pages);
@@ -187,8 +213,7 @@ UnixSeconds SqliteStore::now() const {
 Task<int> SqliteStore::migrate() {
     const UnixSeconds at = now();
     co_return co_await pool_.run([this, at] {
-        Lease lease = acquire();
-        std::lock_guard write_lock(write_mutex_);
+        WriteLease lease = acquire_writer();
         return sqlite::apply_migrations(*lease, sqlite_migrations(), at);
     });
 }
@@ -215,9 +240,8 @@ Task<void> SqliteStore::ping() {
 Task<Result<User>> SqliteStore::create_user(NewUser user) {
     const UnixSeconds at = now();
     co_return co_await pool_.run([this, &user, at]() -> Result<User> {
-        Lease lease = acquire();
+        WriteLease lease = acquire_writer();
         Connection& c = *lease;
-        std::lock_guard write_lock(write_mutex_);
         Transaction tx(c);
         auto s = c.prepare(
             "INSERT INTO users (username, password_hash, role, display_name, "
@@ -265,9 +289,8 @@ Task<std::optional<User>> SqliteStore::find_user_by_name(std::string username) {
 
 Task<std::optional<User>> SqliteStore::update_profile(UserId id, ProfilePatch patch) {
     co_return co_await pool_.run([this, id, &patch] {
-        Lease lease = acquire();
+        WriteLease lease = acquire_writer();
         Connection& c = *lease;
-        std::lock_guard write_lock(write_mutex_);
         Transaction tx(c);
         // A NULL parameter keeps the column: COALESCE picks the current value.
         auto s = c.prepare(
@@ -291,9 +314,8 @@ Task<std::optional<User>> SqliteStore::update_profile(UserId id, ProfilePatch pa
 Task<std::optional<User>> SqliteStore::set_premium_until(UserId id,
                                                          std::optional<UnixSeconds> until) {
     co_return co_await pool_.run([this, id, until] {
-        Lease lease = acquire();
+        WriteLease lease = acquire_writer();
         Connection& c = *lease;
-        std::lock_guard write_lock(write_mutex_);
         Transaction tx(c);
         auto s = c.prepare(
             "UPDATE users SET premium_until = ?1 WHERE id = ?2 "
@@ -454,9 +476,8 @@ void SqliteStore::write_batch(std::vector<std::unique_ptr<PendingExchange>>& bat
         }
     };
     try {
-        Lease lease = acquire();
+        WriteLease lease = acquire_writer();
         Connection& c = *lease;
-        std::lock_guard write_lock(write_mutex_);
         try {
             ++exchange_transactions_;
             Transaction tx(c);
@@ -529,9 +550,8 @@ Task<HistoryPage> SqliteStore::history(UserId user, int limit, std::optional<Mes
 
 Task<std::int64_t> SqliteStore::delete_history(UserId user) {
     co_return co_await pool_.run([this, user] {
-        Lease lease = acquire();
+        WriteLease lease = acquire_writer();
         Connection& c = *lease;
-        std::lock_guard write_lock(write_mutex_);
         Transaction tx(c);
         c.prepare("DELETE FROM chat_history WHERE user_id = ?1").bind(1, user).exec();
         const std::int64_t deleted = c.changes();
@@ -556,9 +576,8 @@ Task<std::int64_t> SqliteStore::delete_messages_before(UnixSeconds before) {
     // Small transactions, each its own pool job, so chat writes interleave with a large purge.
     auto delete_batch = [this, before](std::string_view sql) {
         return pool_.run([this, before, sql] {
-            Lease lease = acquire();
+            WriteLease lease = acquire_writer();
             Connection& c = *lease;
-            std::lock_guard write_lock(write_mutex_);
             Transaction tx(c);
             c.prepare(sql).bind(1, before).bind(2, kRetentionBatch).exec();
             const std::int64_t deleted = c.changes();

@@ -29,6 +29,11 @@ struct SqliteSettings {
     /// Threads of the store's BlockingPool; one connection each.
     std::size_t pool_threads = 4;
     std::chrono::milliseconds busy_timeout{5000};
+    /// PRAGMA mmap_size of every connection: pages are read straight from the mapping instead
+    /// of through read() into each connection's cache. 0 turns it off.
+    std::int64_t mmap_bytes = 256LL << 20;
+    /// Page cache of the writing connection (KiB); readers keep SQLite's default (2 MiB).
+    int writer_cache_kib = 16 << 10;
     /// WAL size (pages) that triggers a background checkpoint; SQLite's own default is 1000.
     int checkpoint_pages = 1000;
 };
@@ -45,9 +50,10 @@ std::string sqlite_path_from_url(std::string_view url);
 /// Every call runs on a BlockingPool owned by the store, never on the awaiting thread; the
 /// awaiting coroutine resumes on its own executor. Each pool thread borrows one of
 /// `pool_threads` connections (WAL, synchronous=NORMAL, foreign_keys=ON, the busy timeout), so
-/// reads run in parallel. Writes use `BEGIN IMMEDIATE` and are also serialised inside the
-/// process (a mutex) so that in-process writers queue fairly instead of sleeping in SQLite's
-/// busy handler; other processes on the same file are handled by the busy timeout.
+/// reads run in parallel. Writes go through one more connection of their own, use
+/// `BEGIN IMMEDIATE` and are serialised inside the process (a mutex) so that in-process writers
+/// queue instead of sleeping in SQLite's busy handler; other processes on the same file are
+/// handled by the busy timeout.
 ///
 /// `:memory:` opens a single connection (and a single pool thread): every connection to a
 /// plain in-memory database would see its own empty database, and shared-cache mode trades
@@ -108,6 +114,8 @@ class SqliteStore final : public Store {
 
   private:
     class Lease;
+    class WriteLease;
+    WriteLease acquire_writer();
     struct PendingExchange;
     void enqueue_exchange(std::unique_ptr<PendingExchange> pending);
     void flush_exchanges();
@@ -125,6 +133,7 @@ class SqliteStore final : public Store {
     std::condition_variable pool_cv_;
     std::vector<sqlite::Connection*> idle_;
     std::mutex write_mutex_;
+    sqlite::Connection* writer_ = nullptr;  // one of connections_, used under write_mutex_
     std::mutex batch_mutex_;
     std::vector<std::unique_ptr<PendingExchange>> pending_;  // guarded by batch_mutex_
     bool flushing_ = false;                                  // guarded by batch_mutex_
