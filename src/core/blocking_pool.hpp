@@ -1,11 +1,14 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstddef>
+#include <exception>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -30,9 +33,51 @@ class BlockingPool {
     template <class F>
     Task<std::invoke_result_t<F&>> run(F f) {
         using R = std::invoke_result_t<F&>;
-        co_return co_await boost::asio::co_spawn(
-            pool_.get_executor(), [fn = std::move(f)]() mutable -> Task<R> { co_return fn(); },
-            boost::asio::use_awaitable);
+        // A plain post there and back: no coroutine is spawned on the pool. The awaiting
+        // coroutine's executor is held with outstanding work until the answer is posted back.
+        const auto executor = co_await boost::asio::this_coro::executor;
+        auto home = boost::asio::prefer(executor, boost::asio::execution::outstanding_work.tracked);
+        if constexpr (std::is_void_v<R>) {
+            auto initiate = [this, &f, &home](auto handler) {
+                boost::asio::post(pool_, [f = std::move(f), home = std::move(home),
+                                          handler = std::move(handler)]() mutable {
+                    std::exception_ptr error;
+                    try {
+                        f();
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                    boost::asio::post(home, [handler = std::move(handler), error]() mutable {
+                        std::move(handler)(error);
+                    });
+                });
+            };
+            co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                 void(std::exception_ptr)>(
+                initiate, boost::asio::use_awaitable);
+        } else {
+            auto initiate = [this, &f, &home](auto handler) {
+                boost::asio::post(pool_, [f = std::move(f), home = std::move(home),
+                                          handler = std::move(handler)]() mutable {
+                    std::exception_ptr error;
+                    std::optional<R> result;
+                    try {
+                        result.emplace(f());
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                    boost::asio::post(home, [handler = std::move(handler), error,
+                                             result = std::move(result)]() mutable {
+                        std::move(handler)(error, std::move(result));
+                    });
+                });
+            };
+            std::optional<R> result =
+                co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                     void(std::exception_ptr, std::optional<R>)>(
+                    initiate, boost::asio::use_awaitable);
+            co_return std::move(*result);
+        }
     }
 
     /// Queues `f` on the pool and returns at once; `f` must not throw.
