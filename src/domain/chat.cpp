@@ -27,7 +27,7 @@ boost::json::object message_object(const storage::Message& m) {
     return o;
 }
 
-std::string encode_recent(const std::vector<storage::Message>& msgs, bool more) {
+boost::json::object recent_object(const std::vector<storage::Message>& msgs, bool more) {
     boost::json::array a;
     a.reserve(msgs.size());
     for (const auto& m : msgs) {
@@ -36,17 +36,22 @@ std::string encode_recent(const std::vector<storage::Message>& msgs, bool more) 
     boost::json::object o;
     o["m"] = std::move(a);
     o["more"] = more;
+    return o;
+}
+
+std::string encode_recent(const std::vector<storage::Message>& msgs, bool more) {
+    return boost::json::serialize(recent_object(msgs, more));
+}
+
+// A turn's cached reads: `u` is the count of messages sent today, `m` the prompt context.
+std::string encode_turn(std::int64_t sent, const std::vector<storage::Message>& msgs) {
+    boost::json::object o = recent_object(msgs, false);
+    o["u"] = sent;
     return boost::json::serialize(o);
 }
 
-std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std::string_view s,
-                                                                            storage::UserId user) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(s, ec);
-    if (ec || !v.is_object()) {
-        return std::nullopt;
-    }
-    const auto& o = v.as_object();
+std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(
+    const boost::json::object& o, storage::UserId user) {
     const auto* m = o.if_contains("m");
     const auto* more = o.if_contains("more");
     if (m == nullptr || !m->is_array() || more == nullptr || !more->is_bool()) {
@@ -66,6 +71,31 @@ std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std:
                                        std::string(t[2].as_string()), t[3].as_int64()});
     }
     return std::make_pair(std::move(out), more->as_bool());
+}
+
+std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std::string_view s,
+                                                                            storage::UserId user) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(s, ec);
+    if (ec || !v.is_object()) {
+        return std::nullopt;
+    }
+    return decode_recent(v.as_object(), user);
+}
+
+std::optional<std::pair<std::int64_t, std::vector<storage::Message>>> decode_turn(
+    std::string_view s, storage::UserId user) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(s, ec);
+    if (ec || !v.is_object()) {
+        return std::nullopt;
+    }
+    const auto* u = v.as_object().if_contains("u");
+    auto recent = decode_recent(v.as_object(), user);
+    if (u == nullptr || !u->is_int64() || !recent) {
+        return std::nullopt;
+    }
+    return std::make_pair(u->as_int64(), std::move(recent->first));
 }
 
 bool profile_is_premium(const std::string& profile_json) {
@@ -131,14 +161,11 @@ UnixSeconds Chat::now() const {
 
 std::string Chat::history_key(storage::UserId user) { return "hist:" + std::to_string(user); }
 
-std::string Chat::context_key(storage::UserId user) { return "ctx:" + std::to_string(user); }
-
-Task<Chat::Recent> Chat::recent(storage::UserId user, int count) {
-    // Two cached views of the newest messages: the first history page (up to kRecent) and the
-    // prompt context (HISTORY_CONTEXT_MESSAGES), so a chat turn reads 20 rows, not 200.
-    const std::string key = count == kRecent ? history_key(user) : context_key(user);
-    auto load = [this, user, count]() -> Task<std::string> {
-        auto page = co_await store_.history(user, count, std::nullopt);
+Task<Chat::Recent> Chat::recent(storage::UserId user) {
+    // The first history page (up to kRecent messages), cached as one entry.
+    const std::string key = history_key(user);
+    auto load = [this, user]() -> Task<std::string> {
+        auto page = co_await store_.history(user, kRecent, std::nullopt);
         co_return encode_recent(page.messages, page.has_more);
     };
     std::string encoded;
@@ -154,45 +181,61 @@ Task<Chat::Recent> Chat::recent(storage::UserId user, int count) {
     if (cached_ != nullptr) {
         co_await cached_->invalidate_key(key);
     }
-    auto page = co_await store_.history(user, count, std::nullopt);
+    auto page = co_await store_.history(user, kRecent, std::nullopt);
     co_return Recent{std::move(page.messages), page.has_more};
+}
+
+Task<Chat::TurnState> Chat::turn_state(storage::UserId user) {
+    const auto t = now();
+    const auto day_start = utc_day_start(t);
+    const int context_n = std::clamp(settings_.history_context_messages, 0, kRecent);
+    auto load = [this, user, day_start, context_n]() -> Task<std::string> {
+        storage::TurnContext c = co_await store_.turn_context(user, day_start, context_n);
+        co_return encode_turn(c.sent_since, c.recent);
+    };
+    const std::string key = turn_key(user);
+    std::string encoded;
+    if (cached_ != nullptr) {
+        // The key names the day, and lives at most until the day ends.
+        const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
+        encoded = co_await cached_->get_or_load(key, std::min(ttl, settings_.history_ttl), load);
+    } else {
+        encoded = co_await load();
+    }
+    if (auto decoded = decode_turn(encoded, user)) {
+        co_return TurnState{decoded->first, std::move(decoded->second)};
+    }
+    // Unreadable cache entry: drop it and read the store directly.
+    if (cached_ != nullptr) {
+        co_await cached_->invalidate_key(key);
+    }
+    storage::TurnContext c = co_await store_.turn_context(user, day_start, context_n);
+    co_return TurnState{c.sent_since, std::move(c.recent)};
 }
 
 Task<void> Chat::invalidate_history(storage::UserId user) {
     if (cached_ == nullptr) {
         co_return;
     }
-    std::array<std::string, 3> keys{history_key(user), context_key(user), usage_key(user)};
+    std::array<std::string, 2> keys{history_key(user), turn_key(user)};
     for (auto& key : keys) {
         co_await cached_->invalidate_key(std::move(key));
     }
 }
 
-std::string Chat::usage_key(storage::UserId user) const {
-    return "used:" + std::to_string(user) + ":" + std::to_string(utc_day_start(now()) / 86400);
+std::string Chat::turn_key(storage::UserId user) const {
+    return "turn:" + std::to_string(user) + ":" + std::to_string(utc_day_start(now()) / 86400);
+}
+
+long Chat::with_inflight(storage::UserId user, long sent) {
+    std::lock_guard lock(inflight_mutex_);
+    auto it = inflight_.find(user);
+    return sent + (it == inflight_.end() ? 0 : it->second);
 }
 
 Task<long> Chat::used_today(storage::UserId user) {
-    const auto t = now();
-    const auto day_start = utc_day_start(t);
-    auto load = [this, user, day_start]() -> Task<std::string> {
-        const auto n = co_await store_.count_user_messages_since(user, day_start);
-        co_return std::to_string(n);
-    };
-    std::string stored;
-    if (cached_ != nullptr) {
-        // The key names the day, and lives at most until the day ends.
-        const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
-        stored = co_await cached_->get_or_load(usage_key(user),
-                                               std::min(ttl, settings_.history_ttl), load);
-    } else {
-        stored = co_await load();
-    }
-    long n = 0;
-    std::from_chars(stored.data(), stored.data() + stored.size(), n);
-    std::lock_guard lock(inflight_mutex_);
-    auto it = inflight_.find(user);
-    co_return n + (it == inflight_.end() ? 0 : it->second);
+    TurnState state = co_await turn_state(user);
+    co_return with_inflight(user, static_cast<long>(state.sent));
 }
 
 Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string& profile_json,
@@ -250,7 +293,8 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
             }
         }
     });
-    const long used = co_await used_today(user);  // includes this turn
+    TurnState state = co_await turn_state(user);
+    const long used = with_inflight(user, static_cast<long>(state.sent));  // includes this turn
     if (used > limit) {
         const long retry = utc_day_start(t) + 86400 - t;
         co_return make_error(ErrorCode::quota_exceeded,
@@ -259,15 +303,11 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
     }
 
     turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
-    const int context_n = std::clamp(settings_.history_context_messages, 0, kRecent);
-    Recent ctx;
-    if (context_n > 0) {
-        ctx = co_await recent(user, context_n);
-    }
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
-    const std::size_t from = ctx.messages.size() > n ? ctx.messages.size() - n : 0;
-    for (std::size_t i = from; i < ctx.messages.size(); ++i) {
-        const auto& m = ctx.messages[i];
+    const auto& ctx = state.recent;
+    const std::size_t from = ctx.size() > n ? ctx.size() - n : 0;
+    for (std::size_t i = from; i < ctx.size(); ++i) {
+        const auto& m = ctx[i];
         if (m.role == "assistant" || m.role == "broadcast") {
             turn.request.contents.push_back({llm::Turn::Role::model, m.content});
         } else {
@@ -327,7 +367,7 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit,
     if (before || limit > kRecent) {
         co_return co_await store_.history(user, limit, before);
     }
-    auto r = co_await recent(user, kRecent);
+    auto r = co_await recent(user);
     storage::HistoryPage page;
     const auto n = static_cast<std::size_t>(limit);
     const std::size_t from = r.messages.size() > n ? r.messages.size() - n : 0;

@@ -65,8 +65,9 @@ struct PreparedTurn {
 /// history, and storing an exchange only when the reply succeeded.
 ///
 /// History reads go through the cache: `hist:<user>` holds the newest 200 messages (plus
-/// whether older ones exist), serving both the prompt context and the first history page;
-/// every write to a user's history deletes that one key (never a pattern scan).
+/// whether older ones exist) for the first history page, and `turn:<user>:<day>` what a chat
+/// turn reads (today's sent count and the prompt context, one store call on a miss). Every
+/// write to a user's history deletes those two keys (never a pattern scan).
 class Chat {
   public:
     Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
@@ -98,12 +99,19 @@ class Chat {
         bool more = false;
     };
     static constexpr int kRecent = 200;
-    Task<Recent> recent(storage::UserId user, int count);
+    Task<Recent> recent(storage::UserId user);
+    /// What a turn reads before calling the model, cached together under `turn:<user>:<day>`
+    /// and loaded in one store call: today's sent count and the prompt context.
+    struct TurnState {
+        std::int64_t sent = 0;
+        std::vector<storage::Message> recent;  // oldest first, HISTORY_CONTEXT_MESSAGES
+    };
+    Task<TurnState> turn_state(storage::UserId user);
+    std::string turn_key(storage::UserId user) const;
+    /// `sent` plus the user's turns being answered now.
+    long with_inflight(storage::UserId user, long sent);
     /// Deletes every cached view of the user's history (exact keys, never a pattern scan).
     Task<void> invalidate_history(storage::UserId user);
-    static std::string context_key(storage::UserId user);
-    /// Today's count of sent messages is cached under `used:<user>:<day>`.
-    std::string usage_key(storage::UserId user) const;
     UnixSeconds now() const;
 
     storage::Store& store_;

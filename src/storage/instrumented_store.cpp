@@ -16,6 +16,7 @@ const char* InstrumentedStore::op_name(Op op) {
                                                      "history",
                                                      "delete_history",
                                                      "count_user_messages_since",
+                                                     "turn_context",
                                                      "delete_messages_before"};
     return op < kOpCount ? kNames[op] : "unknown";
 }

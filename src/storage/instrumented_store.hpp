@@ -28,6 +28,7 @@ class InstrumentedStore final : public Store {
         kHistory,
         kDeleteHistory,
         kCountMessages,
+        kTurnContext,
         kDeleteBefore,
         kOpCount
     };
@@ -76,6 +77,9 @@ class InstrumentedStore final : public Store {
     }
     Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) override {
         return (bump(kCountMessages), inner_.count_user_messages_since(user, since));
+    }
+    Task<TurnContext> turn_context(UserId user, UnixSeconds since, int limit) override {
+        return (bump(kTurnContext), inner_.turn_context(user, since, limit));
     }
     Task<std::int64_t> delete_messages_before(UnixSeconds before) override {
         return (bump(kDeleteBefore), inner_.delete_messages_before(before));

@@ -56,6 +56,12 @@ struct HistoryPage {
     bool has_more = false;          ///< whether messages older than the first one exist
 };
 
+/// What a chat turn reads before calling the model: the quota count and the prompt context.
+struct TurnContext {
+    std::int64_t sent_since = 0;  ///< messages with role "user" at or after `since`
+    std::vector<Message> recent;  ///< the newest `limit` messages, oldest first
+};
+
 /// A finished exchange to store atomically: the user's message, the reply, and (optionally)
 /// the response to replay for a repeated Idempotency-Key.
 struct Exchange {
@@ -108,6 +114,15 @@ class Store {
     virtual Task<std::int64_t> delete_history(UserId user) = 0;
     /// Number of messages with role "user" the user sent at or after `since`.
     virtual Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) = 0;
+    /// count_user_messages_since(user, since) and history(user, limit).messages in one call,
+    /// so that a backend can answer both in one round trip (SQLite: one pool job).
+    virtual Task<TurnContext> turn_context(UserId user, UnixSeconds since, int limit) {
+        TurnContext t;
+        t.sent_since = co_await count_user_messages_since(user, since);
+        HistoryPage page = co_await history(user, limit, std::nullopt);
+        t.recent = std::move(page.messages);
+        co_return t;
+    }
     /// Retention: deletes messages older than `before`; returns how many.
     virtual Task<std::int64_t> delete_messages_before(UnixSeconds before) = 0;
 };

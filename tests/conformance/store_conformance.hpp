@@ -396,6 +396,30 @@ TEST_P(StoreConformance, CountUserMessagesSince) {
     EXPECT_EQ(run_task(store_->count_user_messages_since(other.id, 0)), 1);
 }
 
+// turn_context answers exactly what count_user_messages_since and history answer.
+TEST_P(StoreConformance, TurnContextIsTheCountAndTheNewestMessages) {
+    const User u = user("alice");
+    const User other = user("bob");
+    exchange(u.id, "a", "ra", kT0);
+    auto [qb, rb] = exchange(u.id, "b", "rb", kT0 + 10);
+    auto [qc, rc] = exchange(u.id, "c", "rc", kT0 + 20);
+    exchange(other.id, "x", "rx", kT0 + 30);
+
+    TurnContext t = run_task(store_->turn_context(u.id, kT0 + 10, 3));
+    EXPECT_EQ(t.sent_since, 2);
+    EXPECT_EQ(ids(HistoryPage{t.recent, false}), (std::vector<MessageId>{rb.id, qc.id, rc.id}));
+    EXPECT_EQ(t.recent.back().content, "rc");
+    EXPECT_EQ(t.recent.back().user_id, u.id);
+
+    t = run_task(store_->turn_context(u.id, 0, 0));
+    EXPECT_EQ(t.sent_since, 3);
+    EXPECT_TRUE(t.recent.empty());
+
+    t = run_task(store_->turn_context(u.id + 1000, 0, 5));
+    EXPECT_EQ(t.sent_since, 0);
+    EXPECT_TRUE(t.recent.empty());
+}
+
 TEST_P(StoreConformance, DeleteHistory) {
     const User u = user("alice");
     const User other = user("bob");

@@ -524,27 +524,54 @@ Task<std::optional<std::string>> SqliteStore::find_idempotent_response(UserId us
     });
 }
 
+namespace {
+
+HistoryPage read_history(Connection& c, UserId user, int limit, std::optional<MessageId> before) {
+    const std::int64_t wanted = std::max(limit, 0);
+    // One row more than asked tells exactly whether older messages exist.
+    auto s = c.prepare(
+        "SELECT id, user_id, role, content, created_at FROM chat_history "
+        "WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+    s.bind(1, user)
+        .bind(2, before.value_or(std::numeric_limits<MessageId>::max()))
+        .bind(3, wanted + 1);
+    HistoryPage page;
+    while (s.step()) {
+        if (static_cast<std::int64_t>(page.messages.size()) == wanted) {
+            page.has_more = true;
+            break;
+        }
+        page.messages.push_back(read_message(s));
+    }
+    std::reverse(page.messages.begin(), page.messages.end());
+    return page;
+}
+
+std::int64_t count_sent_since(Connection& c, UserId user, UnixSeconds since) {
+    auto s = c.prepare(
+        "SELECT COUNT(*) FROM chat_history "
+        "WHERE user_id = ?1 AND role = 'user' AND created_at >= ?2");
+    s.bind(1, user).bind(2, since);
+    s.step();
+    return s.column_int64(0);
+}
+
+}  // namespace
+
 Task<HistoryPage> SqliteStore::history(UserId user, int limit, std::optional<MessageId> before) {
     co_return co_await pool_.run([this, user, limit, before] {
-        const std::int64_t wanted = std::max(limit, 0);
         Lease lease = acquire();
-        // One row more than asked tells exactly whether older messages exist.
-        auto s = (*lease).prepare(
-            "SELECT id, user_id, role, content, created_at FROM chat_history "
-            "WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
-        s.bind(1, user)
-            .bind(2, before.value_or(std::numeric_limits<MessageId>::max()))
-            .bind(3, wanted + 1);
-        HistoryPage page;
-        while (s.step()) {
-            if (static_cast<std::int64_t>(page.messages.size()) == wanted) {
-                page.has_more = true;
-                break;
-            }
-            page.messages.push_back(read_message(s));
-        }
-        std::reverse(page.messages.begin(), page.messages.end());
-        return page;
+        return read_history(*lease, user, limit, before);
+    });
+}
+
+Task<TurnContext> SqliteStore::turn_context(UserId user, UnixSeconds since, int limit) {
+    co_return co_await pool_.run([this, user, since, limit] {
+        Lease lease = acquire();
+        TurnContext t;
+        t.sent_since = count_sent_since(*lease, user, since);
+        t.recent = read_history(*lease, user, limit, std::nullopt).messages;
+        return t;
     });
 }
 
@@ -563,12 +590,7 @@ Task<std::int64_t> SqliteStore::delete_history(UserId user) {
 Task<std::int64_t> SqliteStore::count_user_messages_since(UserId user, UnixSeconds since) {
     co_return co_await pool_.run([this, user, since] {
         Lease lease = acquire();
-        auto s = (*lease).prepare(
-            "SELECT COUNT(*) FROM chat_history "
-            "WHERE user_id = ?1 AND role = 'user' AND created_at >= ?2");
-        s.bind(1, user).bind(2, since);
-        s.step();
-        return s.column_int64(0);
+        return count_sent_since(*lease, user, since);
     });
 }
 

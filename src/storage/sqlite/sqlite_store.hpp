@@ -100,6 +100,7 @@ class SqliteStore final : public Store {
     Task<HistoryPage> history(UserId user, int limit, std::optional<MessageId> before) override;
     Task<std::int64_t> delete_history(UserId user) override;
     Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) override;
+    Task<TurnContext> turn_context(UserId user, UnixSeconds since, int limit) override;
     Task<std::int64_t> delete_messages_before(UnixSeconds before) override;
 
     /// Rows deleted per retention transaction, so that writers are never held up for long.
