@@ -153,13 +153,23 @@ Task<void> wait_for(std::chrono::milliseconds d) {
     co_await timer.async_wait(use_tuple);
 }
 
+Task<void> wait_until(std::chrono::steady_clock::time_point t) {
+    if (t <= std::chrono::steady_clock::now()) {
+        co_return;
+    }
+    net::steady_timer timer(co_await net::this_coro::executor, t);
+    co_await timer.async_wait(use_tuple);
+}
+
 // One request/response exchange on a connection.
 class Exchange {
   public:
     Exchange(beast::tcp_stream& stream, const Request& req, const Options& options,
-             Behavior& behavior, std::atomic<std::uint64_t>& responses)
+             Behavior& behavior, std::atomic<std::uint64_t>& responses,
+             std::chrono::steady_clock::time_point arrived)
         : stream_(stream),
           req_(req),
+          arrived_(arrived),
           options_(options),
           behavior_(behavior),
           responses_(responses),
@@ -352,7 +362,9 @@ class Exchange {
                                         array_stream);
         }
 
-        co_await wait_for(plan.delay);
+        // The latency counts from the request's arrival, as a remote service's would: time
+        // this process spent reading and parsing (on a busy shared machine) is part of it.
+        co_await wait_until(arrived_ + plan.delay);
         const Reply answer = make_reply(*parsed, plan.knobs.reply_words);
         const std::string id =
             response_id(mix64(parsed->hash ^ responses_.fetch_add(1, std::memory_order_relaxed)));
@@ -434,6 +446,7 @@ class Exchange {
 
     beast::tcp_stream& stream_;
     const Request& req_;
+    std::chrono::steady_clock::time_point arrived_;
     const Options& options_;
     Behavior& behavior_;
     std::atomic<std::uint64_t>& responses_;
@@ -514,6 +527,7 @@ Task<void> Server::session(tcp::socket socket) {
 
         stream.expires_after(kIdleTimeout);
         auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        const auto arrived = std::chrono::steady_clock::now();
         if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
             stream.expires_after(kWriteTimeout);
@@ -550,7 +564,7 @@ Task<void> Server::session(tcp::socket socket) {
             break;
         }
         const Request& req = parser.get();
-        Exchange exchange(stream, req, options_, behavior_, responses_);
+        Exchange exchange(stream, req, options_, behavior_, responses_, arrived);
         if (!co_await exchange.run()) {
             break;
         }

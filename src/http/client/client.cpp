@@ -337,7 +337,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
 
     Task<Result<Lease>> acquire(const Origin& o, std::chrono::milliseconds connect_timeout) {
-        const auto key = o.key();
+        // One pool per origin and I/O context: a connection lives on the context that opened
+        // it, so reusing it from another thread would bounce every read and write between the
+        // two threads.
+        asio::any_io_executor caller = co_await asio::this_coro::executor;
+        const auto key =
+            fmt::format("{}@{}", o.key(),
+                        static_cast<const void*>(&asio::query(caller, asio::execution::context)));
         const auto deadline = SteadyClock::now() + connect_timeout;
         for (;;) {
             std::vector<std::unique_ptr<Connection>> stale;
@@ -365,7 +371,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                         ++pool.open;
                         must_connect = true;
                     } else {
-                        waiter = std::make_shared<Waiter>(executor);
+                        waiter = std::make_shared<Waiter>(caller);
                         pool.waiters.push_back(waiter);
                     }
                 }
@@ -433,10 +439,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         signal(wake);
         if (ec == asio::error::timed_out) {
-            co_return make_err(ErrorKind::timeout,
-                               fmt::format("no free connection to {} within the connect timeout "
-                                           "({} connections busy)",
-                                           key, settings.max_connections_per_host));
+            co_return make_err(
+                ErrorKind::timeout,
+                fmt::format("no free connection to {} within the connect timeout "
+                            "({} connections busy)",
+                            key.substr(0, key.find('@')), settings.max_connections_per_host));
         }
         co_return make_err(ErrorKind::cancelled, "cancelled while waiting for a connection");
     }

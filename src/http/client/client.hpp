@@ -72,8 +72,9 @@ struct Response {
 using BodySink = std::function<Task<void>(std::string_view chunk)>;
 
 struct ClientSettings {
-    /// Open (busy + idle) connections per (scheme, host, port). A request that finds the limit
-    /// reached waits for a connection to be released, up to its connect timeout.
+    /// Open (busy + idle) connections per (scheme, host, port) and I/O context (connections are
+    /// pooled per context: each is reused only on the thread that opened it). A request that
+    /// finds the limit reached waits for a connection to be released, up to its connect timeout.
     std::size_t max_connections_per_host = 4096;
     /// Idle keep-alive connections older than this are closed instead of reused.
     std::chrono::milliseconds idle_timeout{30'000};
@@ -101,7 +102,7 @@ struct ClientStats {
 };
 
 /// An HTTP/1.1 client over Boost.Beast with TLS (OpenSSL, system CA store, SNI, host name
-/// verification) and a keep-alive connection pool per (scheme, host, port).
+/// verification) and a keep-alive connection pool per (scheme, host, port) and I/O context.
 ///
 /// Each request owns its connection while it runs and hands it back to the pool only after a
 /// complete, keep-alive response; on any error, timeout or cancellation the connection is

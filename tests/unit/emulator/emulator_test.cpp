@@ -483,6 +483,30 @@ TEST(GeminiEmulator, SurvivesClientDisconnectMidStream) {
     EXPECT_EQ(emu.stop(), 0);  // SIGTERM → exit status 0
 }
 
+// --latency-ms counts from the request's arrival (its header), as a remote service's latency
+// would: a body that trickles in slowly is not added on top of it.
+TEST(GeminiEmulator, LatencyCountsFromTheRequestsArrival) {
+    Emulator emu({"--latency-ms", "400"});
+    Client client(emu.port());
+    const std::string body = chat_body("slow body");
+    std::string head = std::string("POST ") + kGenerate +
+                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n";
+    const auto start = std::chrono::steady_clock::now();
+    net::write(client.stream().socket(), net::buffer(head));
+    std::this_thread::sleep_for(600ms);
+    net::write(client.stream().socket(), net::buffer(body));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(client.stream(), buffer, res);
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(res.result_int(), 200U);
+    // Counted from the body instead, it would take 600 + 400 ms.
+    EXPECT_GE(took, 600ms);
+    EXPECT_LT(took, 850ms);
+}
+
 TEST(GeminiEmulator, BadFlagsExitWithStatus2AndOneLine) {
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"--no-such-flag"}, {"--error-rate", "1.5"}, {"--port", "http"}, {"--threads"}}) {

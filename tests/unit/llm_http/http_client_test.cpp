@@ -62,6 +62,27 @@ TEST(HttpClient, GetsWholeResponseAndReusesTheConnection) {
     EXPECT_EQ(server.requests(), 10);
 }
 
+// Connections are pooled per I/O context: one is reused only by requests running on the
+// context (the server's thread) that opened it, never from another thread.
+TEST(HttpClient, PoolsConnectionsPerIoContext) {
+    TestServer server(echo_handler());
+    asio::io_context a;
+    asio::io_context b;
+    Client client(a.get_executor());
+    auto connection_used_on = [&](asio::io_context& ctx) -> std::string {
+        auto r = test::run(ctx, [&]() { return client.request(get(server.url("/p"))); });
+        EXPECT_TRUE(r);
+        return r && r->header("x-conn") ? std::string(*r->header("x-conn")) : "";
+    };
+    EXPECT_EQ(connection_used_on(a), "1");
+    EXPECT_EQ(connection_used_on(b), "2");
+    EXPECT_EQ(connection_used_on(a), "1");
+    EXPECT_EQ(connection_used_on(b), "2");
+    EXPECT_EQ(client.stats().connections_opened, 2u);
+    EXPECT_EQ(client.stats().connections_reused, 2u);
+    EXPECT_EQ(server.connections_accepted(), 2);
+}
+
 TEST(HttpClient, SendsMethodHeadersAndBody) {
     std::string seen;
     TestServer server([&](ServerStream& s, const ServerRequest& req) -> Task<bool> {
