@@ -44,8 +44,11 @@ struct App::Parts {
                                       : std::max(1u, std::thread::hardware_concurrency())),
           ioc(1),
           hash_pool(2, "argon2"),
-          sqlite(storage::SqliteSettings{storage::sqlite_path_from_url(s.database_url),
-                                         s.sqlite_threads}),
+          sqlite(storage::SqliteSettings{
+              storage::sqlite_path_from_url(s.database_url),
+              // Reads are CPU work (mapped pages); threads beyond the cores only add switches.
+              s.sqlite_threads != 0 ? s.sqlite_threads
+                                    : std::max(2u, std::thread::hardware_concurrency())}),
           store(sqlite),
           jwt(make_secret(s)),
           hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast()

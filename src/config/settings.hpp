@@ -28,7 +28,7 @@ struct Settings {
     std::size_t db_pool_size = 20;
     std::size_t db_max_overflow = 10;
     long db_pool_recycle_s = 1800;
-    std::size_t sqlite_threads = 4;
+    std::size_t sqlite_threads = 0;  ///< 0 = one per core, at least 2
 
     // Redis and cache
     std::optional<std::string> redis_url;
