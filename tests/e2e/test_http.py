@@ -133,6 +133,28 @@ class Errors(ServerTestCase):
         self.assertEqual(status, 400)
         self.assertEqual(json.loads(body)["error"]["code"], "bad_request")
 
+    def test_response_head_on_the_wire(self):
+        """The head the server formats itself: status line, headers, exact Content-Length."""
+        raw = raw_exchange(self.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                      b"X-Request-Id: wire-1\r\n\r\n")
+        status, head, body = parse_raw_response(raw)
+        lines = head.split("\r\n")
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+        self.assertEqual(fields["content-type"], "application/json; charset=utf-8")
+        self.assertEqual(fields["x-request-id"], "wire-1")
+        self.assertEqual(fields["connection"], "close")  # asked for, and the server closed
+        self.assertEqual(int(fields["content-length"]), len(body))
+        self.assertEqual(json.loads(body)["status"], "ok")
+
+    def test_head_has_length_but_no_body(self):
+        get = parse_raw_response(raw_exchange(self.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        status, head, body = parse_raw_response(
+            raw_exchange(self.port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        self.assertEqual(status, 200)
+        self.assertIn(f"Content-Length: {len(get[2])}", head)
+        self.assertEqual(body, b"")
+
     def test_server_survives_bad_input(self):
         for payload in (b"\x00" * 100 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
             raw_exchange(self.port, payload, timeout=3)
