@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -90,6 +91,33 @@ Error io_error(const error_code& ec, std::string_view step, const std::string& o
                    : ErrorKind::protocol;
     }
     return make_err(kind, fmt::format("{} {}: {}", step, origin, ec.message()), started);
+}
+
+// The request as it goes on the wire, head and body in one buffer (written with one write
+// instead of through Beast's serializer). Header values come from the caller; CR and LF in a
+// value would start another header line and become spaces.
+std::string serialize(const bhttp::request<bhttp::string_body>& msg) {
+    std::string out;
+    out.reserve(256 + msg.body().size());
+    out.append(msg.method_string());
+    out.push_back(' ');
+    out.append(msg.target());
+    out.append(" HTTP/1.1\r\n");
+    for (const auto& field : msg) {
+        const auto start = out.size();
+        out.append(field.name_string());
+        out.append(": ");
+        out.append(field.value());
+        for (auto i = start; i < out.size(); ++i) {
+            if (out[i] == '\r' || out[i] == '\n') {
+                out[i] = ' ';
+            }
+        }
+        out.append("\r\n");
+    }
+    out.append("\r\n");
+    out.append(msg.body());
+    return out;
 }
 
 struct Origin {
@@ -452,14 +480,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     // caller whether a stale-connection retry is still safe.
     template <class Stream>
     Task<Result<Response>> exchange(Stream& stream, Connection& conn, const Origin& o,
-                                    bhttp::request<bhttp::string_body>& msg, const BodySink* sink,
+                                    const bhttp::request<bhttp::string_body>& msg,
+                                    const std::string& wire, const BodySink* sink,
                                     std::chrono::milliseconds read_timeout, bool& head_received,
                                     bool& keep_alive) {
         auto& lowest = conn.lowest();
         const auto key = o.key();
 
         lowest.expires_after(settings.write_timeout);
-        auto [wec, written] = co_await bhttp::async_write(stream, msg, kUseTuple);
+        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire), kUseTuple);
         if (wec) {
             co_return io_error(wec, "write to", key, false);
         }
@@ -552,6 +581,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         msg.body() = std::move(request.body);
         msg.prepare_payload();
         msg.keep_alive(true);
+        const std::string wire = serialize(msg);
 
         const auto connect_timeout = request.connect_timeout.value_or(settings.connect_timeout);
         const auto read_timeout = request.read_timeout.value_or(settings.read_timeout);
@@ -567,10 +597,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             // (No co_await inside ?: — GCC 12 miscompiles that.)
             Result<Response> result = make_err(ErrorKind::closed, "");
             if (conn.tls) {
-                result = co_await exchange(*conn.tls, conn, o, msg, sink, read_timeout,
+                result = co_await exchange(*conn.tls, conn, o, msg, wire, sink, read_timeout,
                                            head_received, keep_alive);
             } else {
-                result = co_await exchange(*conn.plain, conn, o, msg, sink, read_timeout,
+                result = co_await exchange(*conn.plain, conn, o, msg, wire, sink, read_timeout,
                                            head_received, keep_alive);
             }
             if (result) {
