@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include "storage/migrations/migration.hpp"
@@ -352,17 +353,24 @@ using ExchangeResult = std::pair<Message, Message>;
 
 // One exchange inside the caller's transaction. Copies the texts, so that the exchange can be
 // written again if the batch it belongs to is rolled back.
-ExchangeResult write_exchange(Connection& c, const Exchange& exchange) {
-    Message user_msg = insert_message(c, exchange.user_id, "user", exchange.user_text, exchange.at);
-    Message reply_msg =
-        insert_message(c, exchange.user_id, "assistant", exchange.reply_text, exchange.at);
+void touch_last_active(Connection& c, UserId user, UnixSeconds at) {
     // MAX keeps last_active_at from moving backwards when exchanges finish out of order.
     c.prepare(
          "UPDATE users SET last_active_at = MAX(COALESCE(last_active_at, ?1), ?1) "
          "WHERE id = ?2")
-        .bind(1, exchange.at)
-        .bind(2, exchange.user_id)
+        .bind(1, at)
+        .bind(2, user)
         .exec();
+}
+
+// With `touch` false the caller updates last_active_at itself (once per user of a batch).
+ExchangeResult write_exchange(Connection& c, const Exchange& exchange, bool touch = true) {
+    Message user_msg = insert_message(c, exchange.user_id, "user", exchange.user_text, exchange.at);
+    Message reply_msg =
+        insert_message(c, exchange.user_id, "assistant", exchange.reply_text, exchange.at);
+    if (touch) {
+        touch_last_active(c, exchange.user_id, exchange.at);
+    }
     if (exchange.idempotency_key) {
         const std::string response = exchange.make_response(user_msg, reply_msg);
         c.prepare(
@@ -481,8 +489,17 @@ void SqliteStore::write_batch(std::vector<std::unique_ptr<PendingExchange>>& bat
         try {
             ++exchange_transactions_;
             Transaction tx(c);
+            // A user with several exchanges in the batch gets one last_active_at update.
+            std::unordered_map<UserId, UnixSeconds> last_active;
             for (auto& p : batch) {
-                p->result = write_exchange(c, p->exchange);
+                p->result = write_exchange(c, p->exchange, false);
+                auto [it, inserted] = last_active.try_emplace(p->exchange.user_id, p->exchange.at);
+                if (!inserted) {
+                    it->second = std::max(it->second, p->exchange.at);
+                }
+            }
+            for (const auto& [user, at] : last_active) {
+                touch_last_active(c, user, at);
             }
             tx.commit();
             return;

@@ -363,6 +363,8 @@ TEST(SqliteStore, QueuedExchangesShareOneCommit) {
     }
     EXPECT_EQ(ids.size(), 2u * kCount);
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0], std::to_string(2 * kCount));
+    // One last_active_at update per user and batch, with the batch's newest time.
+    EXPECT_EQ(raw.rows("SELECT last_active_at FROM users")[0][0], std::to_string(kT0 + kCount - 1));
     // The first exchange may have gone alone; everything queued behind it went in one more.
     EXPECT_LE(store.exchange_transactions() - before, 2);
 }
