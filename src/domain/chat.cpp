@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -76,7 +77,7 @@ std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(
 std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std::string_view s,
                                                                             storage::UserId user) {
     boost::system::error_code ec;
-    auto v = boost::json::parse(s, ec);
+    auto v = boost::json::parse(s, ec);  // (the first history page: rare, and up to 200 rows)
     if (ec || !v.is_object()) {
         return std::nullopt;
     }
@@ -85,8 +86,12 @@ std::optional<std::pair<std::vector<storage::Message>, bool>> decode_recent(std:
 
 std::optional<std::pair<std::int64_t, std::vector<storage::Message>>> decode_turn(
     std::string_view s, storage::UserId user) {
+    // Read on every chat turn: the parsed tree lives in a stack buffer (no heap allocation
+    // per value), and only the message texts are copied out.
+    std::array<unsigned char, 8192> buffer;
+    boost::json::monotonic_resource arena(buffer.data(), buffer.size());
     boost::system::error_code ec;
-    auto v = boost::json::parse(s, ec);
+    auto v = boost::json::parse(s, ec, &arena);
     if (ec || !v.is_object()) {
         return std::nullopt;
     }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <boost/json.hpp>
 
 #include "core/json_writer.hpp"
@@ -97,8 +98,12 @@ std::string build_request_body(const CompletionRequest& request) {
 }
 
 LlmResult<ResponseChunk> parse_chunk(std::string_view text) {
+    // Parsed on every model answer: the tree lives in a stack buffer (spilling to the heap only
+    // for large answers); everything kept is copied out into the chunk.
+    std::array<unsigned char, 8192> buffer;
+    json::monotonic_resource arena(buffer.data(), buffer.size());
     boost::system::error_code ec;
-    auto parsed = json::parse(text, ec);
+    auto parsed = json::parse(text, ec, &arena);
     if (ec) {
         return protocol_error(
             fmt::format("invalid JSON ({}): {}", ec.message(), detail::excerpt(text)));
