@@ -343,6 +343,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             }
             co_return err;
         }
+        // Requests are small and answered at once: never hold one back waiting for an ACK.
+        error_code nodelay_ignored;
+        stream.socket().set_option(tcp::no_delay(true), nodelay_ignored);
         if (o.tls) {
             if (!o.host_is_ip &&
                 !SSL_set_tlsext_host_name(conn->tls->native_handle(), o.host.c_str())) {
