@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "core/task.hpp"
 
@@ -35,27 +36,16 @@ class BlockingPool {
         using R = std::invoke_result_t<F&>;
         // A plain post there and back: no coroutine is spawned on the pool. The awaiting
         // coroutine's executor is held with outstanding work until the answer is posted back.
-        const auto executor = co_await boost::asio::this_coro::executor;
-        auto home = boost::asio::prefer(executor, boost::asio::execution::outstanding_work.tracked);
         if constexpr (std::is_void_v<R>) {
-            auto initiate = [this, &f, &home](auto handler) {
-                boost::asio::post(pool_, [f = std::move(f), home = std::move(home),
-                                          handler = std::move(handler)]() mutable {
-                    std::exception_ptr error;
-                    try {
-                        f();
-                    } catch (...) {
-                        error = std::current_exception();
-                    }
-                    boost::asio::post(home, [handler = std::move(handler), error]() mutable {
-                        std::move(handler)(error);
-                    });
-                });
+            auto with_value = [fn = std::move(f)]() mutable {
+                fn();
+                return std::monostate{};
             };
-            co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                                 void(std::exception_ptr)>(
-                initiate, boost::asio::use_awaitable);
+            co_await run(std::move(with_value));
         } else {
+            const auto executor = co_await boost::asio::this_coro::executor;
+            auto home =
+                boost::asio::prefer(executor, boost::asio::execution::outstanding_work.tracked);
             auto initiate = [this, &f, &home](auto handler) {
                 boost::asio::post(pool_, [f = std::move(f), home = std::move(home),
                                           handler = std::move(handler)]() mutable {

@@ -10,6 +10,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <functional>
+#include <stdexcept>
 
 #include "cache/cached.hpp"
 #include "domain/users.hpp"
@@ -103,35 +105,32 @@ std::optional<std::pair<std::int64_t, std::vector<storage::Message>>> decode_tur
     return std::make_pair(u->as_int64(), std::move(recent->first));
 }
 
-bool profile_is_premium(const std::string& profile_json) {
+// What a turn needs from the caller's profile JSON (the API `User`), parsed once: the plan and
+// the system instruction (the user's persona or `fallback`, plus their name when they gave one).
+struct ProfileView {
+    bool premium = false;
+    std::string persona;
+};
+
+ProfileView read_profile(const std::string& profile_json, const std::string& fallback) {
+    ProfileView view{false, fallback};
     boost::system::error_code ec;
     auto v = boost::json::parse(profile_json, ec);
     if (ec || !v.is_object()) {
-        return false;
+        return view;
     }
-    const auto* p = v.as_object().if_contains("is_premium");
-    return p != nullptr && p->is_bool() && p->as_bool();
-}
-
-std::string user_persona(const std::string& profile_json, const std::string& fallback) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(profile_json, ec);
-    if (!ec && v.is_object()) {
-        if (const auto* p = v.as_object().if_contains("companion_persona");
-            p && p->is_string() && !p->as_string().empty()) {
-            std::string persona(p->as_string());
-            if (const auto* n = v.as_object().if_contains("display_name");
-                n && n->is_string() && !n->as_string().empty()) {
-                persona += "\nThe user's name is " + std::string(n->as_string()) + ".";
-            }
-            return persona;
-        }
-        if (const auto* n = v.as_object().if_contains("display_name");
-            n && n->is_string() && !n->as_string().empty()) {
-            return fallback + "\nThe user's name is " + std::string(n->as_string()) + ".";
-        }
+    const auto& o = v.as_object();
+    const auto* premium = o.if_contains("is_premium");
+    view.premium = premium != nullptr && premium->is_bool() && premium->as_bool();
+    if (const auto* p = o.if_contains("companion_persona");
+        p && p->is_string() && !p->as_string().empty()) {
+        view.persona = std::string(p->as_string());
     }
-    return fallback;
+    if (const auto* n = o.if_contains("display_name");
+        n && n->is_string() && !n->as_string().empty()) {
+        view.persona += "\nThe user's name is " + std::string(n->as_string()) + ".";
+    }
+    return view;
 }
 
 std::string render_exchange(const storage::Message& u, const storage::Message& r,
@@ -166,28 +165,50 @@ UnixSeconds Chat::now() const {
 
 std::string Chat::history_key(storage::UserId user) { return "hist:" + std::to_string(user); }
 
+namespace {
+
+// `load()`'s encoded value, read through `cached` when there is a cache (stored under `key` for
+// `ttl`), decoded by `decode`. An entry that does not decode (another schema, damage) is
+// deleted and loaded again, uncached.
+template <class T>
+Task<T> read_through(cache::Cached* cached, std::string key, std::chrono::seconds ttl,
+                     cache::Cached::Loader load,
+                     std::function<std::optional<T>(std::string_view)> decode) {
+    std::string encoded;
+    if (cached != nullptr) {
+        encoded = co_await cached->get_or_load(key, ttl, load);
+    } else {
+        encoded = co_await load();
+    }
+    std::optional<T> decoded = decode(encoded);
+    if (!decoded && cached != nullptr) {
+        co_await cached->invalidate_key(key);
+        encoded = co_await load();
+        decoded = decode(encoded);
+    }
+    if (!decoded) {
+        throw std::logic_error("chat: a freshly loaded " + key + " does not decode");
+    }
+    co_return std::move(*decoded);
+}
+
+}  // namespace
+
 Task<Chat::Recent> Chat::recent(storage::UserId user) {
     // The first history page (up to kRecent messages), cached as one entry.
-    const std::string key = history_key(user);
     auto load = [this, user]() -> Task<std::string> {
         auto page = co_await store_.history(user, kRecent, std::nullopt);
         co_return encode_recent(page.messages, page.has_more);
     };
-    std::string encoded;
-    if (cached_ != nullptr) {
-        encoded = co_await cached_->get_or_load(key, settings_.history_ttl, load);
-    } else {
-        encoded = co_await load();
-    }
-    if (auto decoded = decode_recent(encoded, user)) {
-        co_return Recent{std::move(decoded->first), decoded->second};
-    }
-    // Unreadable cache entry: drop it and read the store directly.
-    if (cached_ != nullptr) {
-        co_await cached_->invalidate_key(key);
-    }
-    auto page = co_await store_.history(user, kRecent, std::nullopt);
-    co_return Recent{std::move(page.messages), page.has_more};
+    auto decode = [user](std::string_view encoded) -> std::optional<Recent> {
+        auto decoded = decode_recent(encoded, user);
+        if (!decoded) {
+            return std::nullopt;
+        }
+        return Recent{std::move(decoded->first), decoded->second};
+    };
+    co_return co_await read_through<Recent>(cached_, history_key(user), settings_.history_ttl, load,
+                                            decode);
 }
 
 Task<Chat::TurnState> Chat::turn_state(storage::UserId user) {
@@ -198,24 +219,17 @@ Task<Chat::TurnState> Chat::turn_state(storage::UserId user) {
         storage::TurnContext c = co_await store_.turn_context(user, day_start, context_n);
         co_return encode_turn(c.sent_since, c.recent);
     };
-    const std::string key = turn_key(user);
-    std::string encoded;
-    if (cached_ != nullptr) {
-        // The key names the day, and lives at most until the day ends.
-        const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
-        encoded = co_await cached_->get_or_load(key, std::min(ttl, settings_.history_ttl), load);
-    } else {
-        encoded = co_await load();
-    }
-    if (auto decoded = decode_turn(encoded, user)) {
-        co_return TurnState{decoded->first, std::move(decoded->second)};
-    }
-    // Unreadable cache entry: drop it and read the store directly.
-    if (cached_ != nullptr) {
-        co_await cached_->invalidate_key(key);
-    }
-    storage::TurnContext c = co_await store_.turn_context(user, day_start, context_n);
-    co_return TurnState{c.sent_since, std::move(c.recent)};
+    auto decode = [user](std::string_view encoded) -> std::optional<TurnState> {
+        auto decoded = decode_turn(encoded, user);
+        if (!decoded) {
+            return std::nullopt;
+        }
+        return TurnState{decoded->first, std::move(decoded->second)};
+    };
+    // The key names the day, and lives at most until the day ends.
+    const auto ttl = std::chrono::seconds(std::max<long>(1, day_start + 86400 - t));
+    co_return co_await read_through<TurnState>(cached_, turn_key(user),
+                                               std::min(ttl, settings_.history_ttl), load, decode);
 }
 
 Task<void> Chat::invalidate_history(storage::UserId user) {
@@ -268,7 +282,8 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
                                  std::max<long>(1, d.retry_after_s));
         }
     }
-    const long limit = users_.messages_per_day(profile_is_premium(profile_json));
+    const ProfileView profile = read_profile(profile_json, settings_.default_persona);
+    const long limit = users_.messages_per_day(profile.premium);
     const auto t = now();
     {
         // Reserve the turn before counting so parallel requests see each other.
@@ -307,7 +322,7 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
                              std::max<long>(1, retry));
     }
 
-    turn.request.system_instruction = user_persona(profile_json, settings_.default_persona);
+    turn.request.system_instruction = profile.persona;
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
     const auto& ctx = state.recent;
     const std::size_t from = ctx.size() > n ? ctx.size() - n : 0;

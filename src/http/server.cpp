@@ -25,6 +25,7 @@
 
 #include "core/error.hpp"
 #include "core/log_exception.hpp"
+#include "http/header_line.hpp"
 
 namespace confidant::http {
 
@@ -248,21 +249,6 @@ Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
 
 namespace {
 
-// Appends "Name: value\r\n"; CR and LF in either become spaces, so that no value can start
-// another header line.
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-    const auto start = out.size();
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    for (auto i = start; i < out.size(); ++i) {
-        if (out[i] == '\r' || out[i] == '\n') {
-            out[i] = ' ';
-        }
-    }
-    out.append("\r\n");
-}
-
 // Writes a complete (non-streamed) answer in one buffer and one write: the head is formatted
 // here instead of by Beast's serializer, which costs more than the write itself for the small
 // JSON answers of this API. Returns false when the connection must close.
@@ -278,21 +264,22 @@ Task<bool> write_response(beast::tcp_stream& stream, Response& res, bhttp::verb 
     out.push_back(' ');
     out.append(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
     out.append("\r\n");
-    append_header(out, "Server", "confidant");
+    append_header_line(out, "Server", "confidant");
     if (!res.content_type.empty()) {
-        append_header(out, "Content-Type",
-                      res.content_type == "application/json" ? "application/json; charset=utf-8"
-                                                             : std::string_view(res.content_type));
+        append_header_line(out, "Content-Type",
+                           res.content_type == "application/json"
+                               ? "application/json; charset=utf-8"
+                               : std::string_view(res.content_type));
     }
-    append_header(out, "X-Request-Id", request_id);
+    append_header_line(out, "X-Request-Id", request_id);
     for (const auto& [k, v] : res.headers) {
-        append_header(out, k, v);
+        append_header_line(out, k, v);
     }
     if (!keep_alive) {
-        append_header(out, "Connection", "close");
+        append_header_line(out, "Connection", "close");
     }
     if (!no_body) {
-        append_header(out, "Content-Length", std::to_string(res.body.size()));
+        append_header_line(out, "Content-Length", std::to_string(res.body.size()));
     }
     out.append("\r\n");
     if (send_body) {

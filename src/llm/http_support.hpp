@@ -5,15 +5,19 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/client/client.hpp"
 #include "llm/provider.hpp"
+#include "llm/sse.hpp"
 
 namespace confidant::llm::detail {
 
@@ -136,6 +140,125 @@ Task<LlmResult<Completion>> complete_over_http(std::shared_ptr<http_client::Clie
         co_return map_error(response->status, response->body, retry_after_from(*response));
     }
     co_return parse(response->body);
+}
+
+/// One SSE event of a provider's stream, in the shape both protocols share.
+struct StreamPiece {
+    std::string text;  ///< the delta, may be empty
+    std::string finish_reason;
+    std::optional<Usage> usage;
+    std::string model;  ///< the model that answered, when the event names it
+    bool done = false;  ///< the stream's end marker (OpenAI's `[DONE]`): nothing after it counts
+};
+
+/// Thrown from the body sink to stop reading a stream that already failed; never escapes.
+struct StreamAborted {};
+
+/// One streamed call, the same for every HTTP provider: the body is cut into SSE events,
+/// `parse(data)` turns each into a StreamPiece (or a ProviderError), deltas go to `on_delta` as
+/// they arrive. A bad event after good ones is `unavailable` (the stream broke), a stream with
+/// no event at all is `protocol` (`no_chunk_message`). After a `done` piece the rest of the body
+/// is ignored, and a connection dropped after it still completes the answer. Errors before the
+/// stream, cancellation and non-2xx answers as in complete_over_http.
+template <class MapError, class Parse>
+Task<LlmResult<Completion>> stream_over_http(std::shared_ptr<http_client::Client> client,
+                                             http_client::Request request,
+                                             std::string_view provider, std::string model,
+                                             DeltaSink on_delta, MapError map_error, Parse parse,
+                                             std::string_view no_chunk_message) {
+    SseParser parser;
+    std::vector<SseEvent> events;
+    Completion completion;
+    completion.model = std::move(model);
+    std::optional<ProviderError> failure;
+    bool done = false;
+    bool any_chunk = false;
+
+    // Parses complete events and forwards their text; sets `failure` on a bad or error event.
+    auto handle_events = [&]() -> Task<void> {
+        for (auto& event : events) {
+            if (failure || done) {
+                break;
+            }
+            LlmResult<StreamPiece> piece = parse(std::string_view(event.data));
+            if (!piece) {
+                failure = piece.error();
+                if (failure->kind == FailureKind::protocol && any_chunk) {
+                    failure->kind = FailureKind::unavailable;
+                }
+                break;
+            }
+            if (piece->done) {
+                done = true;
+                break;
+            }
+            any_chunk = true;
+            if (!piece->finish_reason.empty()) {
+                completion.finish_reason = std::move(piece->finish_reason);
+            }
+            if (piece->usage) {
+                completion.usage = *piece->usage;
+            }
+            if (!piece->model.empty()) {
+                completion.model = std::move(piece->model);
+            }
+            if (!piece->text.empty()) {
+                completion.text += piece->text;
+                co_await on_delta(piece->text);
+            }
+        }
+        events.clear();
+    };
+
+    auto sink = [&](std::string_view bytes) -> Task<void> {
+        if (done) {
+            co_return;  // ignore anything after the end marker until the server ends the body
+        }
+        if (!parser.feed(bytes, events)) {
+            failure = ProviderError{FailureKind::unavailable, 0, "",
+                                    fmt::format("{}: SSE event too large", provider), std::nullopt};
+        }
+        co_await handle_events();
+        if (failure) {
+            throw StreamAborted{};
+        }
+    };
+
+    http_client::Result<http_client::Response> response;
+    try {
+        response = co_await client->request_stream(std::move(request), sink);
+    } catch (const StreamAborted&) {
+        co_return *failure;
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != boost::asio::error::operation_aborted) {
+            throw;
+        }
+        co_return cancelled_error(provider);
+    }
+    if (!response) {
+        // Some servers drop the connection right after the end marker: the answer is complete.
+        if (!done) {
+            co_return from_transport_error(response.error(), provider);
+        }
+    } else if (response->status < 200 || response->status >= 300) {
+        co_return map_error(response->status, response->body, retry_after_from(*response));
+    }
+    // Be lenient with a last event that lacks its closing blank line.
+    if (!done && !parser.idle()) {
+        parser.feed("\n\n", events);
+        co_await handle_events();
+    }
+    if (failure) {
+        co_return *failure;
+    }
+    if (!done && !any_chunk) {
+        ProviderError e;
+        e.kind = FailureKind::protocol;
+        e.http_status = static_cast<int>(response->status);
+        e.message = std::string(no_chunk_message);
+        co_return e;
+    }
+    co_return completion;
 }
 
 }  // namespace confidant::llm::detail

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "redis/settings.hpp"
+
 namespace confidant::test {
 
 /// A real `redis-server` for tests: a free loopback port, a temporary directory, no
@@ -183,6 +185,21 @@ class RedisServer {
     std::filesystem::path dir_;
     pid_t pid_ = -1;
 };
+
+/// Settings that notice failures quickly (short connect timeout, fast retries and probing).
+inline redis::RedisSettings fast_redis_settings(
+    const RedisServer& server,
+    std::chrono::milliseconds command_timeout = std::chrono::seconds(2)) {
+    using namespace std::chrono_literals;
+    redis::RedisSettings s;
+    s.url = server.url();
+    s.connect_timeout = 500ms;
+    s.command_timeout = command_timeout;
+    s.retry_min_wait = 20ms;
+    s.retry_max_wait = 100ms;
+    s.down_probe_interval = 100ms;
+    return s;
+}
 
 /// An io_context run by `threads` threads for the life of the object (like the server's), and
 /// a blocking `run()` that drives one coroutine to completion from the test thread.

@@ -145,20 +145,16 @@ class StreamWriter {
     std::string pending_;
 };
 
-Task<void> wait_for(std::chrono::milliseconds d) {
-    if (d <= 0ms) {
-        co_return;
-    }
-    net::steady_timer timer(co_await net::this_coro::executor, d);
-    co_await timer.async_wait(use_tuple);
-}
-
 Task<void> wait_until(std::chrono::steady_clock::time_point t) {
     if (t <= std::chrono::steady_clock::now()) {
         co_return;
     }
     net::steady_timer timer(co_await net::this_coro::executor, t);
     co_await timer.async_wait(use_tuple);
+}
+
+Task<void> wait_for(std::chrono::milliseconds d) {
+    co_await wait_until(std::chrono::steady_clock::now() + d);
 }
 
 // One request/response exchange on a connection.

@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "http/header_line.hpp"
+
 namespace confidant::http_client {
 
 namespace asio = boost::asio;
@@ -94,8 +96,7 @@ Error io_error(const error_code& ec, std::string_view step, const std::string& o
 }
 
 // The request as it goes on the wire, head and body in one buffer (written with one write
-// instead of through Beast's serializer). Header values come from the caller; CR and LF in a
-// value would start another header line and become spaces.
+// instead of through Beast's serializer).
 std::string serialize(const bhttp::request<bhttp::string_body>& msg) {
     std::string out;
     out.reserve(256 + msg.body().size());
@@ -104,16 +105,7 @@ std::string serialize(const bhttp::request<bhttp::string_body>& msg) {
     out.append(msg.target());
     out.append(" HTTP/1.1\r\n");
     for (const auto& field : msg) {
-        const auto start = out.size();
-        out.append(field.name_string());
-        out.append(": ");
-        out.append(field.value());
-        for (auto i = start; i < out.size(); ++i) {
-            if (out[i] == '\r' || out[i] == '\n') {
-                out[i] = ' ';
-            }
-        }
-        out.append("\r\n");
+        http::append_header_line(out, field.name_string(), field.value());
     }
     out.append("\r\n");
     out.append(msg.body());

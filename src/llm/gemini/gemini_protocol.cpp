@@ -7,56 +7,20 @@
 
 #include "core/json_writer.hpp"
 #include "llm/http_support.hpp"
+#include "llm/json_fields.hpp"
 
 namespace confidant::llm::gemini {
 
 namespace json = boost::json;
+using detail::array_at;
+using detail::int_at;
+using detail::object_at;
+using detail::string_at;
 
 namespace {
 
-std::string_view string_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        if (const auto* s = v->if_string()) {
-            return *s;
-        }
-    }
-    return {};
-}
-
-int int_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        if (v->is_int64()) {
-            return static_cast<int>(v->as_int64());
-        }
-        if (v->is_uint64()) {
-            return static_cast<int>(v->as_uint64());
-        }
-        if (v->is_double()) {
-            return static_cast<int>(v->as_double());
-        }
-    }
-    return 0;
-}
-
-const json::object* object_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        return v->if_object();
-    }
-    return nullptr;
-}
-
-const json::array* array_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        return v->if_array();
-    }
-    return nullptr;
-}
-
-ProviderError protocol_error(std::string message) {
-    ProviderError e;
-    e.kind = FailureKind::protocol;
-    e.message = "gemini: " + std::move(message);
-    return e;
+ProviderError protocol_error(std::string_view message) {
+    return detail::protocol_error("gemini", message);
 }
 
 bool contains(std::string_view haystack, std::string_view needle) {

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/error.hpp>
-#include <boost/system/system_error.hpp>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -16,9 +14,6 @@
 namespace confidant::llm {
 
 namespace {
-
-// Thrown from the body sink to stop reading a stream that already failed; never escapes.
-struct StreamAborted {};
 
 std::string normalise_base(std::string base) {
     while (!base.empty() && base.back() == '/') {
@@ -62,103 +57,26 @@ http_client::Request GeminiProvider::make_request(const CompletionRequest& reque
 }
 
 Task<LlmResult<Completion>> GeminiProvider::complete(const CompletionRequest& request) {
-    auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
-        return gemini::map_error(status, body, retry_after);
-    };
     auto parse = [model = settings_.model](const std::string& body) {
         return gemini::parse_response(body, model);
     };
     co_return co_await detail::complete_over_http(client_, make_request(request, false), "gemini",
-                                                  map_error, parse);
+                                                  gemini::map_error, parse);
 }
 
 Task<LlmResult<Completion>> GeminiProvider::stream(const CompletionRequest& request,
                                                    DeltaSink on_delta) {
-    auto client = client_;
-    SseParser parser;
-    std::vector<SseEvent> events;
-    Completion completion;
-    completion.model = settings_.model;
-    std::optional<ProviderError> failure;
-    bool any_chunk = false;
-
-    // Parses complete events and forwards their text; sets `failure` on a bad or error chunk.
-    auto handle_events = [&]() -> Task<void> {
-        for (auto& event : events) {
-            if (failure) {
-                break;
-            }
-            auto chunk = gemini::parse_chunk(event.data);
-            if (!chunk) {
-                failure = chunk.error();
-                if (failure->kind == FailureKind::protocol && any_chunk) {
-                    failure->kind = FailureKind::unavailable;
-                }
-                break;
-            }
-            any_chunk = true;
-            if (!chunk->finish_reason.empty()) {
-                completion.finish_reason = std::move(chunk->finish_reason);
-            }
-            if (chunk->usage) {
-                completion.usage = *chunk->usage;
-            }
-            if (!chunk->model_version.empty()) {
-                completion.model = std::move(chunk->model_version);
-            }
-            if (!chunk->text.empty()) {
-                completion.text += chunk->text;
-                co_await on_delta(chunk->text);
-            }
+    auto parse = [](std::string_view data) -> LlmResult<detail::StreamPiece> {
+        auto chunk = gemini::parse_chunk(data);
+        if (!chunk) {
+            return chunk.error();
         }
-        events.clear();
+        return detail::StreamPiece{std::move(chunk->text), std::move(chunk->finish_reason),
+                                   chunk->usage, std::move(chunk->model_version), false};
     };
-
-    auto sink = [&](std::string_view bytes) -> Task<void> {
-        if (!parser.feed(bytes, events)) {
-            failure = ProviderError{FailureKind::unavailable, 0, "", "gemini: SSE event too large",
-                                    std::nullopt};
-        }
-        co_await handle_events();
-        if (failure) {
-            throw StreamAborted{};
-        }
-    };
-
-    http_client::Result<http_client::Response> response;
-    try {
-        response = co_await client->request_stream(make_request(request, true), sink);
-    } catch (const StreamAborted&) {
-        co_return *failure;
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != boost::asio::error::operation_aborted) {
-            throw;
-        }
-        co_return detail::cancelled_error("gemini");
-    }
-    if (!response) {
-        co_return detail::from_transport_error(response.error(), "gemini");
-    }
-    if (response->status < 200 || response->status >= 300) {
-        co_return gemini::map_error(response->status, response->body,
-                                    detail::retry_after_from(*response));
-    }
-    // Be lenient with a last event that lacks its closing blank line.
-    if (!parser.idle()) {
-        parser.feed("\n\n", events);
-        co_await handle_events();
-    }
-    if (failure) {
-        co_return *failure;
-    }
-    if (!any_chunk) {
-        ProviderError e;
-        e.kind = FailureKind::protocol;
-        e.http_status = static_cast<int>(response->status);
-        e.message = "gemini: the stream carried no response chunk";
-        co_return e;
-    }
-    co_return completion;
+    co_return co_await detail::stream_over_http(
+        client_, make_request(request, true), "gemini", settings_.model, std::move(on_delta),
+        gemini::map_error, parse, "gemini: the stream carried no response chunk");
 }
 
 }  // namespace confidant::llm

@@ -7,32 +7,20 @@
 
 #include "core/json_writer.hpp"
 #include "llm/http_support.hpp"
+#include "llm/json_fields.hpp"
 
 namespace confidant::llm::openai {
 
 namespace json = boost::json;
+using detail::array_at;
+using detail::int_at;
+using detail::object_at;
+using detail::string_at;
 
 namespace {
 
-std::string_view string_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        if (const auto* s = v->if_string()) {
-            return *s;
-        }
-    }
-    return {};
-}
-
-int int_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key)) {
-        if (v->is_int64()) {
-            return static_cast<int>(v->as_int64());
-        }
-        if (v->is_uint64()) {
-            return static_cast<int>(v->as_uint64());
-        }
-    }
-    return 0;
+ProviderError protocol_error(std::string_view message) {
+    return detail::protocol_error("openai", message);
 }
 
 // `code` is a string for OpenAI, a number for llama.cpp / vLLM, or null.
@@ -46,13 +34,6 @@ std::string code_at(const json::object& o) {
         }
     }
     return {};
-}
-
-ProviderError protocol_error(std::string message) {
-    ProviderError e;
-    e.kind = FailureKind::protocol;
-    e.message = "openai: " + std::move(message);
-    return e;
 }
 
 LlmResult<json::object> parse_object(std::string_view text) {

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/error.hpp>
-#include <boost/system/system_error.hpp>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -16,9 +14,6 @@
 namespace confidant::llm {
 
 namespace {
-
-// Thrown from the body sink to stop reading a stream that already failed; never escapes.
-struct StreamAborted {};
 
 std::string endpoint_for(std::string base) {
     while (!base.empty() && base.back() == '/') {
@@ -61,110 +56,29 @@ http_client::Request OpenAiProvider::make_request(const CompletionRequest& reque
 }
 
 Task<LlmResult<Completion>> OpenAiProvider::complete(const CompletionRequest& request) {
-    auto map_error = [](unsigned status, const std::string& body, auto retry_after) {
-        return openai::map_error(status, body, retry_after);
-    };
     auto parse = [model = settings_.model](const std::string& body) {
         return openai::parse_response(body, model);
     };
     co_return co_await detail::complete_over_http(client_, make_request(request, false), "openai",
-                                                  map_error, parse);
+                                                  openai::map_error, parse);
 }
 
 Task<LlmResult<Completion>> OpenAiProvider::stream(const CompletionRequest& request,
                                                    DeltaSink on_delta) {
-    auto client = client_;
-    SseParser parser;
-    std::vector<SseEvent> events;
-    Completion completion;
-    completion.model = settings_.model;
-    std::optional<ProviderError> failure;
-    bool done = false;
-    bool any_chunk = false;
-
-    auto handle_events = [&]() -> Task<void> {
-        for (auto& event : events) {
-            if (failure || done) {
-                break;
-            }
-            if (event.data == "[DONE]") {
-                done = true;
-                break;
-            }
-            auto chunk = openai::parse_stream_chunk(event.data);
-            if (!chunk) {
-                failure = chunk.error();
-                if (failure->kind == FailureKind::protocol && any_chunk) {
-                    failure->kind = FailureKind::unavailable;
-                }
-                break;
-            }
-            any_chunk = true;
-            if (!chunk->finish_reason.empty()) {
-                completion.finish_reason = std::move(chunk->finish_reason);
-            }
-            if (chunk->usage) {
-                completion.usage = *chunk->usage;
-            }
-            if (!chunk->model.empty()) {
-                completion.model = std::move(chunk->model);
-            }
-            if (!chunk->text.empty()) {
-                completion.text += chunk->text;
-                co_await on_delta(chunk->text);
-            }
+    auto parse = [](std::string_view data) -> LlmResult<detail::StreamPiece> {
+        if (data == "[DONE]") {
+            return detail::StreamPiece{.done = true};
         }
-        events.clear();
+        auto chunk = openai::parse_stream_chunk(data);
+        if (!chunk) {
+            return chunk.error();
+        }
+        return detail::StreamPiece{std::move(chunk->text), std::move(chunk->finish_reason),
+                                   chunk->usage, std::move(chunk->model), false};
     };
-
-    auto sink = [&](std::string_view bytes) -> Task<void> {
-        if (done) {
-            co_return;  // ignore anything after [DONE] until the server ends the body
-        }
-        if (!parser.feed(bytes, events)) {
-            failure = ProviderError{FailureKind::unavailable, 0, "", "openai: SSE event too large",
-                                    std::nullopt};
-        }
-        co_await handle_events();
-        if (failure) {
-            throw StreamAborted{};
-        }
-    };
-
-    http_client::Result<http_client::Response> response;
-    try {
-        response = co_await client->request_stream(make_request(request, true), sink);
-    } catch (const StreamAborted&) {
-        co_return *failure;
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != boost::asio::error::operation_aborted) {
-            throw;
-        }
-        co_return detail::cancelled_error("openai");
-    }
-    if (!response) {
-        // Some servers drop the connection right after [DONE]: the answer is complete.
-        if (!done) {
-            co_return detail::from_transport_error(response.error(), "openai");
-        }
-    } else if (response->status < 200 || response->status >= 300) {
-        co_return openai::map_error(response->status, response->body,
-                                    detail::retry_after_from(*response));
-    }
-    if (!done && !parser.idle()) {
-        parser.feed("\n\n", events);
-        co_await handle_events();
-    }
-    if (failure) {
-        co_return *failure;
-    }
-    if (!done && !any_chunk) {
-        ProviderError e;
-        e.kind = FailureKind::protocol;
-        e.message = "openai: the stream carried no chunk";
-        co_return e;
-    }
-    co_return completion;
+    co_return co_await detail::stream_over_http(
+        client_, make_request(request, true), "openai", settings_.model, std::move(on_delta),
+        openai::map_error, parse, "openai: the stream carried no chunk");
 }
 
 }  // namespace confidant::llm

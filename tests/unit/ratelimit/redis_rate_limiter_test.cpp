@@ -17,16 +17,7 @@ using redis::RedisSettings;
 using test::IoThreads;
 using test::RedisServer;
 
-RedisSettings fast_settings(const RedisServer& server) {
-    RedisSettings s;
-    s.url = server.url();
-    s.connect_timeout = 500ms;
-    s.command_timeout = 2000ms;
-    s.retry_min_wait = 20ms;
-    s.retry_max_wait = 100ms;
-    s.down_probe_interval = 100ms;
-    return s;
-}
+RedisSettings fast_settings(const RedisServer& server) { return test::fast_redis_settings(server); }
 
 TEST(RedisRateLimiter, TwoInstancesShareOneLimit) {
     RedisServer server;
