@@ -22,6 +22,7 @@
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -95,11 +96,11 @@ Error io_error(const error_code& ec, std::string_view step, const std::string& o
     return make_err(kind, fmt::format("{} {}: {}", step, origin, ec.message()), started);
 }
 
-// The request as it goes on the wire, head and body in one buffer (written with one write
-// instead of through Beast's serializer).
-std::string serialize(const bhttp::request<bhttp::string_body>& msg) {
+// The request head as it goes on the wire (written together with the body in one write,
+// instead of through Beast's serializer; the body is not copied).
+std::string serialize_head(const bhttp::request<bhttp::string_body>& msg) {
     std::string out;
-    out.reserve(256 + msg.body().size());
+    out.reserve(256);
     out.append(msg.method_string());
     out.push_back(' ');
     out.append(msg.target());
@@ -108,7 +109,6 @@ std::string serialize(const bhttp::request<bhttp::string_body>& msg) {
         http::append_header_line(out, field.name_string(), field.value());
     }
     out.append("\r\n");
-    out.append(msg.body());
     return out;
 }
 
@@ -162,7 +162,6 @@ struct Connection {
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
     beast::flat_buffer buffer;
-    std::vector<char> chunk;  // body read buffer, sized on first use
     SteadyClock::time_point idle_since{};
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -476,14 +475,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     template <class Stream>
     Task<Result<Response>> exchange(Stream& stream, Connection& conn, const Origin& o,
                                     const bhttp::request<bhttp::string_body>& msg,
-                                    const std::string& wire, const BodySink* sink,
+                                    const std::string& head, const BodySink* sink,
                                     std::chrono::milliseconds read_timeout, bool& head_received,
                                     bool& keep_alive) {
         auto& lowest = conn.lowest();
         const auto key = o.key();
 
         lowest.expires_after(settings.write_timeout);
-        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire), kUseTuple);
+        const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(msg.body())};
+        auto [wec, written] = co_await asio::async_write(stream, wire, kUseTuple);
         if (wec) {
             co_return io_error(wec, "write to", key, false);
         }
@@ -516,13 +516,33 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         const bool deliver = sink != nullptr && response.status >= 200 && response.status < 300;
 
-        // One read buffer per connection, reused by every request on it (not a 16 KiB
-        // zero-filled array in each request's coroutine frame).
-        auto& chunk = conn.chunk;
-        chunk.resize(kReadChunk);
+        // A body of known length that is collected is read straight into the response; any
+        // other body goes through a buffer that lives only while this exchange reads (not one
+        // per pooled connection: thousands of idle connections would each hold one).
+        std::unique_ptr<char[]> chunk;
+        std::size_t chunk_size = 0;
+        const auto length = parser.content_length();
+        const bool direct = !deliver && length && *length <= settings.max_body_bytes;
+        if (direct) {
+            response.body.resize(static_cast<std::size_t>(*length));
+        }
+        std::size_t filled = 0;
         while (!parser.is_done()) {
-            parser.get().body().data = chunk.data();
-            parser.get().body().size = chunk.size();
+            char* into = nullptr;
+            std::size_t room = 0;
+            if (direct) {
+                into = response.body.data() + filled;
+                room = response.body.size() - filled;
+            } else {
+                if (!chunk) {
+                    chunk_size = kReadChunk;
+                    chunk = std::make_unique_for_overwrite<char[]>(chunk_size);
+                }
+                into = chunk.get();
+                room = chunk_size;
+            }
+            parser.get().body().data = into;
+            parser.get().body().size = room;
             lowest.expires_after(read_timeout);
             auto [rec, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kUseTuple);
             if (rec == bhttp::error::need_buffer) {
@@ -531,20 +551,25 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             if (rec) {
                 co_return io_error(rec, "read response body from", key, true);
             }
-            const std::size_t got = chunk.size() - parser.get().body().size;
+            const std::size_t got = room - parser.get().body().size;
             if (got == 0) {
                 continue;
             }
-            if (deliver) {
-                co_await (*sink)(std::string_view(chunk.data(), got));
+            if (direct) {
+                filled += got;
+            } else if (deliver) {
+                co_await (*sink)(std::string_view(chunk.get(), got));
             } else if (response.body.size() + got > settings.max_body_bytes) {
                 co_return make_err(ErrorKind::protocol,
                                    fmt::format("response body from {} exceeds {} bytes", key,
                                                settings.max_body_bytes),
                                    true);
             } else {
-                response.body.append(chunk.data(), got);
+                response.body.append(chunk.get(), got);
             }
+        }
+        if (direct) {
+            response.body.resize(filled);
         }
         lowest.expires_never();
         keep_alive = parser.keep_alive();
@@ -576,7 +601,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         msg.body() = std::move(request.body);
         msg.prepare_payload();
         msg.keep_alive(true);
-        const std::string wire = serialize(msg);
+        const std::string head = serialize_head(msg);
 
         const auto connect_timeout = request.connect_timeout.value_or(settings.connect_timeout);
         const auto read_timeout = request.read_timeout.value_or(settings.read_timeout);
@@ -592,10 +617,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             // (No co_await inside ?: — GCC 12 miscompiles that.)
             Result<Response> result = make_err(ErrorKind::closed, "");
             if (conn.tls) {
-                result = co_await exchange(*conn.tls, conn, o, msg, wire, sink, read_timeout,
+                result = co_await exchange(*conn.tls, conn, o, msg, head, sink, read_timeout,
                                            head_received, keep_alive);
             } else {
-                result = co_await exchange(*conn.plain, conn, o, msg, wire, sink, read_timeout,
+                result = co_await exchange(*conn.plain, conn, o, msg, head, sink, read_timeout,
                                            head_received, keep_alive);
             }
             if (result) {

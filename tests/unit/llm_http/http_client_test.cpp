@@ -8,6 +8,8 @@
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cstdio>
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include "http/client/client.hpp"
@@ -276,6 +278,41 @@ TEST(HttpClient, BodyOverTheLimitIsAProtocolError) {
     asio::io_context ioc;
     Client client(ioc.get_executor(), ClientSettings{.max_body_bytes = 1000});
     auto r = test::run(ioc, [&]() { return client.request(get(server.url())); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::protocol);
+}
+
+// A body of known length is read straight into the response, a chunked one through a read
+// buffer: both arrive whole and in order, including bodies larger than one read.
+TEST(HttpClient, CollectsBodiesOfKnownAndUnknownLength) {
+    std::string big;
+    for (int i = 0; big.size() < 100'000; ++i) {
+        big += std::to_string(i) + ",";
+    }
+    TestServer server([&](ServerStream& s, const ServerRequest& req) -> Task<bool> {
+        if (req.msg.target() == "/chunked") {
+            co_await s.write_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for (std::size_t at = 0; at < big.size(); at += 30'000) {
+                const auto piece = big.substr(at, 30'000);
+                co_await s.write_raw(fmt::format("{:x}\r\n{}\r\n", piece.size(), piece));
+            }
+            co_await s.write_raw("0\r\n\r\n");
+            co_return true;
+        }
+        co_return co_await respond(s, req, 200, big);
+    });
+    asio::io_context ioc;
+    Client client(ioc.get_executor(), ClientSettings{.max_body_bytes = 200'000});
+    for (const char* path : {"/length", "/chunked", "/length"}) {
+        auto r = test::run(ioc, [&]() { return client.request(get(server.url(path))); });
+        ASSERT_TRUE(r) << path << ": " << r.error().message;
+        EXPECT_EQ(r->body.size(), big.size()) << path;
+        EXPECT_TRUE(r->body == big) << path;
+    }
+    EXPECT_EQ(client.stats().connections_opened, 1u);
+
+    Client small(ioc.get_executor(), ClientSettings{.max_body_bytes = 50'000});
+    auto r = test::run(ioc, [&]() { return small.request(get(server.url("/chunked"))); });
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::protocol);
 }
