@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,8 +9,6 @@
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cstdio>
-#include <fmt/format.h>
-
 #include <fstream>
 
 #include "http/client/client.hpp"

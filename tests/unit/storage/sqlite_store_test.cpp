@@ -369,6 +369,52 @@ TEST(SqliteStore, QueuedExchangesShareOneCommit) {
     EXPECT_LE(store.exchange_transactions() - before, 2);
 }
 
+// Reads use the writing connection when it is free and a reading connection when it is busy:
+// a write stuck behind another process's lock holds up no read, and every read sees what was
+// committed before it, whichever connection served it.
+TEST(SqliteStore, ReadsDoNotWaitForABusyWriter) {
+    TempDir dir;
+    const auto path = dir.path() / "r.db";
+    SqliteStore store(SqliteSettings{.path = path.string(), .pool_threads = 2});
+    run_task(store.migrate());
+    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
+    ASSERT_TRUE(u.has_value());
+    run_task(store.append_exchange(
+        Exchange{.user_id = u->id, .user_text = "q0", .reply_text = "a0", .at = kT0}));
+    EXPECT_EQ(run_task(store.history(u->id, 10, std::nullopt)).messages.size(), 2u);
+
+    Raw raw(path);
+    raw.exec("BEGIN IMMEDIATE");
+    boost::asio::io_context ctx;
+    auto pending = boost::asio::co_spawn(
+        ctx,
+        store.append_exchange(
+            Exchange{.user_id = u->id, .user_text = "q1", .reply_text = "a1", .at = kT0 + 1}),
+        boost::asio::use_future);
+    std::thread runner([&ctx] { ctx.run(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the writer is now waiting
+
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) {
+        auto turn = run_task(store.turn_context(u->id, kT0, 10));
+        EXPECT_EQ(turn.sent_since, 1);
+        ASSERT_EQ(turn.recent.size(), 2u);
+        EXPECT_EQ(turn.recent[0].content, "q0");
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1000));
+    EXPECT_EQ(pending.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+    raw.exec("COMMIT");
+    runner.join();
+    EXPECT_EQ(pending.get().first.content, "q1");
+    for (int i = 0; i < 5; ++i) {
+        auto turn = run_task(store.turn_context(u->id, kT0, 10));
+        EXPECT_EQ(turn.sent_since, 2);
+        ASSERT_EQ(turn.recent.size(), 4u);
+        EXPECT_EQ(turn.recent[3].content, "a1");
+    }
+}
+
 // One bad exchange in a shared commit fails alone: the others are written, it is not.
 TEST(SqliteStore, AFailingExchangeDoesNotFailItsBatch) {
     TempDir dir;
