@@ -24,7 +24,7 @@ print(json.dumps({"bench": "me_cache_speedup", "connections": 256,
                   "p99_ratio": round(off["p99_ms"] / max(0.001, on["p99_ms"]), 2)}))
 PY
 
-"$ROOT/build/bench/micro/bench_micro" --benchmark_format=json --benchmark_min_time=0.5 2>/dev/null | python3 -c '
+"$ROOT/build/bench/micro/bench_micro" --benchmark_filter=LocalCache --benchmark_format=json --benchmark_min_time=0.5 2>/dev/null | python3 -c '
 import json, sys
 for b in json.load(sys.stdin)["benchmarks"]:
     if b.get("run_type", "iteration") != "iteration":

@@ -31,9 +31,8 @@ struct SqliteSettings {
     std::chrono::milliseconds busy_timeout{5000};
     /// PRAGMA mmap_size of every connection (0: off, the default). Off because in WAL mode a
     /// connection that finds the database changed since its last read unmaps and maps the file
-    /// again (munmap, TLB shootdowns, page faults), which made a read after a write 2.4x
-    /// dearer (bench_micro BM_SqliteTurnReadAfterWrite: 131 µs against 54 µs); reads only
-    /// gain from it when nothing writes.
+    /// again (munmap, TLB shootdowns, page faults): bench/sqlite.sh measured a read right after
+    /// a write at about 3x the cost without mmap. Reads gain from it only when nothing writes.
     std::int64_t mmap_bytes = 0;
     /// Page cache of the writing connection (KiB); readers keep SQLite's default (2 MiB).
     int writer_cache_kib = 16 << 10;
