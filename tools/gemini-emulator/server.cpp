@@ -488,7 +488,12 @@ void Server::start() {
 
 Task<void> Server::accept_loop() {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(net::make_strand(ioc_), use_tuple);
+        // Each connection gets a strand when several threads run the context; one needs none.
+        net::any_io_executor executor = ioc_.get_executor();
+        if (options_.threads > 1) {
+            executor = net::make_strand(ioc_);
+        }
+        auto [ec, socket] = co_await acceptor_.async_accept(executor, use_tuple);
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
             co_return;
         }
@@ -499,7 +504,6 @@ Task<void> Server::accept_loop() {
         }
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        auto executor = socket.get_executor();
         net::co_spawn(executor, session(std::move(socket)), [](std::exception_ptr e) {
             if (e) {
                 try {

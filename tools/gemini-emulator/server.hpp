@@ -11,8 +11,9 @@
 
 namespace confidant::emulator {
 
-/// The emulator's HTTP/1.1 server: one accept loop, one coroutine per connection on its own
-/// strand, keep-alive, chunked streaming. Runs on whatever threads run the io_context.
+/// The emulator's HTTP/1.1 server: one accept loop, one coroutine per connection (on its own
+/// strand when several threads run the context), keep-alive, chunked streaming. Runs on whatever
+/// threads run the io_context.
 class Server {
   public:
     /// `behavior` must outlive the server.

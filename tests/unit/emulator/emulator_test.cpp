@@ -324,6 +324,45 @@ TEST(GeminiEmulator, StreamedChunksJoinToTheNonStreamedText) {
     EXPECT_EQ(joined_array, expected);
 }
 
+// One I/O thread (what bench/chat.sh runs, without strands) serves many connections at once:
+// 40 clients waiting on a 300 ms latency finish together, not one after another.
+TEST(GeminiEmulator, OneThreadServesManyConnectionsConcurrently) {
+    Emulator emu({"--threads", "1", "--latency-ms", "300"});
+    constexpr int kClients = 40;
+    std::vector<std::string> texts(kClients);
+    std::vector<std::string> streamed(kClients);
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.emplace_back([&, i] {
+            Client client(emu.port());
+            const std::string body = chat_body("hello number " + std::to_string(i % 4));
+            const auto whole = client.post(kGenerate, body);
+            if (whole.status == 200U) {
+                texts[static_cast<std::size_t>(i)] = candidate_text(whole.json());
+            }
+            const auto sse = client.post(kStreamSse, body);
+            if (sse.status == 200U) {
+                for (const auto& e : sse_events(sse.body)) {
+                    streamed[static_cast<std::size_t>(i)] += candidate_text(e);
+                }
+            }
+        });
+    }
+    for (auto& t : clients) {
+        t.join();
+    }
+    // Two requests each at 300 ms: about 0.6 s together; one after another would be 24 s.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    for (int i = 0; i < kClients; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        EXPECT_EQ(texts[k].rfind("You said: hello number " + std::to_string(i % 4), 0), 0U)
+            << i << ": " << texts[k];
+        EXPECT_EQ(streamed[k], texts[k]) << i;
+        EXPECT_EQ(texts[k], texts[k % 4]) << i;  // the same prompt, the same reply
+    }
+}
+
 TEST(GeminiEmulator, RateLimitFirstAnswers429WithRetryInfo) {
     Emulator emu({"--rate-limit-first", "1", "--retry-after-s", "7"});
     Client client(emu.port());
