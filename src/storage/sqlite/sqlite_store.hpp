@@ -55,7 +55,8 @@ std::string sqlite_path_from_url(std::string_view url);
 /// reads run in parallel. Writes go through one more connection of their own, use
 /// `BEGIN IMMEDIATE` and are serialised inside the process (a mutex) so that in-process writers
 /// queue instead of sleeping in SQLite's busy handler; other processes on the same file are
-/// handled by the busy timeout.
+/// handled by the busy timeout. A read takes that writing connection when no write holds it
+/// (its page cache is never invalidated by another connection's write), a reading one otherwise.
 ///
 /// `:memory:` opens a single connection (and a single pool thread): every connection to a
 /// plain in-memory database would see its own empty database, and shared-cache mode trades
