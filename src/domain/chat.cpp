@@ -9,7 +9,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <charconv>
 #include <functional>
 #include <stdexcept>
 
@@ -323,6 +322,8 @@ Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string
     }
 
     turn.request.system_instruction = profile.persona;
+    // turn_state() read HISTORY_CONTEXT_MESSAGES messages, but a shared cache may hold an entry
+    // written by an instance configured for more: keep the newest n.
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
     const auto& ctx = state.recent;
     const std::size_t from = ctx.size() > n ? ctx.size() - n : 0;

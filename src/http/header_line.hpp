@@ -21,4 +21,12 @@ inline void append_header_line(std::string& out, std::string_view name, std::str
     out.append("\r\n");
 }
 
+/// Appends every field of a Beast message head (`msg.base()` or the message itself).
+template <class Fields>
+void append_header_lines(std::string& out, const Fields& fields) {
+    for (const auto& field : fields) {
+        append_header_line(out, field.name_string(), field.value());
+    }
+}
+
 }  // namespace confidant::http

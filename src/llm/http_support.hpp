@@ -109,6 +109,24 @@ inline std::string excerpt(std::string_view body, std::size_t max = 300) {
     return std::string(body.substr(0, max)) + "...";
 }
 
+/// A model call's request: a JSON POST (asking for SSE when `stream`) with the provider's
+/// timeouts. The caller adds its credentials header.
+template <class ProviderSettings>
+http_client::Request json_post(std::string url, std::string body, bool stream,
+                               const ProviderSettings& settings) {
+    http_client::Request r;
+    r.method = "POST";
+    r.url = std::move(url);
+    r.headers.push_back({"content-type", "application/json"});
+    if (stream) {
+        r.headers.push_back({"accept", "text/event-stream"});
+    }
+    r.body = std::move(body);
+    r.connect_timeout = settings.connect_timeout;
+    r.read_timeout = settings.read_timeout;
+    return r;
+}
+
 inline ProviderError cancelled_error(std::string_view provider) {
     ProviderError e;
     e.kind = FailureKind::cancelled;

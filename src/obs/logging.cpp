@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/json_writer.hpp"
+
 namespace confidant::obs {
 
 namespace {
@@ -12,35 +14,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
   public:
     void format(const spdlog::details::log_msg& msg, const std::tm&,
                 spdlog::memory_buf_t& dest) override {
-        const auto* p = msg.payload.data();
-        for (std::size_t i = 0; i < msg.payload.size(); ++i) {
-            const unsigned char c = static_cast<unsigned char>(p[i]);
-            switch (c) {
-                case '"':
-                    dest.append(std::string_view("\\\""));
-                    break;
-                case '\\':
-                    dest.append(std::string_view("\\\\"));
-                    break;
-                case '\n':
-                    dest.append(std::string_view("\\n"));
-                    break;
-                case '\r':
-                    dest.append(std::string_view("\\r"));
-                    break;
-                case '\t':
-                    dest.append(std::string_view("\\t"));
-                    break;
-                default:
-                    if (c < 0x20) {
-                        char buf[8];
-                        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                        dest.append(std::string_view(buf));
-                    } else {
-                        dest.push_back(static_cast<char>(c));
-                    }
-            }
-        }
+        append_json_escaped(dest, std::string_view(msg.payload.data(), msg.payload.size()));
     }
     std::unique_ptr<custom_flag_formatter> clone() const override {
         return std::make_unique<JsonMessageFlag>();

@@ -24,6 +24,7 @@
 #include <tuple>
 
 #include "gemini_json.hpp"
+#include "http/header_line.hpp"
 #include "reply.hpp"
 
 namespace confidant::emulator {
@@ -76,12 +77,7 @@ Task<bool> send(beast::tcp_stream& stream, Response res) {
     out.push_back(' ');
     out.append(res.reason());
     out.append("\r\n");
-    for (const auto& field : res) {
-        out.append(field.name_string());
-        out.append(": ");
-        out.append(field.value());
-        out.append("\r\n");
-    }
+    confidant::http::append_header_lines(out, res);
     out.append("\r\n");
     out.append(res.body());
     stream.expires_after(kWriteTimeout);

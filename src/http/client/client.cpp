@@ -105,9 +105,7 @@ std::string serialize_head(const bhttp::request<bhttp::string_body>& msg) {
     out.push_back(' ');
     out.append(msg.target());
     out.append(" HTTP/1.1\r\n");
-    for (const auto& field : msg) {
-        http::append_header_line(out, field.name_string(), field.value());
-    }
+    http::append_header_lines(out, msg);
     out.append("\r\n");
     return out;
 }
@@ -479,13 +477,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                                     std::chrono::milliseconds read_timeout, bool& head_received,
                                     bool& keep_alive) {
         auto& lowest = conn.lowest();
-        const auto key = o.key();
 
         lowest.expires_after(settings.write_timeout);
         const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(msg.body())};
         auto [wec, written] = co_await asio::async_write(stream, wire, kUseTuple);
         if (wec) {
-            co_return io_error(wec, "write to", key, false);
+            co_return io_error(wec, "write to", o.key(), false);
         }
 
         bhttp::response_parser<bhttp::buffer_body> parser;
@@ -504,7 +501,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         auto [hec, head_bytes] =
             co_await bhttp::async_read_header(stream, conn.buffer, parser, kUseTuple);
         if (hec) {
-            co_return io_error(hec, "read response head from", key, false);
+            co_return io_error(hec, "read response head from", o.key(), false);
         }
         head_received = true;
 
@@ -549,7 +546,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 rec = {};
             }
             if (rec) {
-                co_return io_error(rec, "read response body from", key, true);
+                co_return io_error(rec, "read response body from", o.key(), true);
             }
             const std::size_t got = room - parser.get().body().size;
             if (got == 0) {
@@ -561,7 +558,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 co_await (*sink)(std::string_view(chunk.get(), got));
             } else if (response.body.size() + got > settings.max_body_bytes) {
                 co_return make_err(ErrorKind::protocol,
-                                   fmt::format("response body from {} exceeds {} bytes", key,
+                                   fmt::format("response body from {} exceeds {} bytes", o.key(),
                                                settings.max_body_bytes),
                                    true);
             } else {

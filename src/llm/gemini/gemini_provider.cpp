@@ -39,20 +39,13 @@ GeminiProvider::GeminiProvider(GeminiSettings settings, std::shared_ptr<http_cli
 
 http_client::Request GeminiProvider::make_request(const CompletionRequest& request,
                                                   bool stream) const {
-    http_client::Request r;
-    r.method = "POST";
-    r.url = fmt::format("{}/v1beta/models/{}:{}", base_url_, settings_.model,
-                        stream ? "streamGenerateContent?alt=sse" : "generateContent");
-    r.headers.push_back({"content-type", "application/json"});
-    if (stream) {
-        r.headers.push_back({"accept", "text/event-stream"});
-    }
+    auto r =
+        detail::json_post(fmt::format("{}/v1beta/models/{}:{}", base_url_, settings_.model,
+                                      stream ? "streamGenerateContent?alt=sse" : "generateContent"),
+                          gemini::build_request_body(request), stream, settings_);
     if (!settings_.api_key.empty()) {
         r.headers.push_back({"x-goog-api-key", settings_.api_key});
     }
-    r.body = gemini::build_request_body(request);
-    r.connect_timeout = settings_.connect_timeout;
-    r.read_timeout = settings_.read_timeout;
     return r;
 }
 

@@ -39,19 +39,11 @@ OpenAiProvider::OpenAiProvider(OpenAiSettings settings, std::shared_ptr<http_cli
 
 http_client::Request OpenAiProvider::make_request(const CompletionRequest& request,
                                                   bool stream) const {
-    http_client::Request r;
-    r.method = "POST";
-    r.url = endpoint_;
-    r.headers.push_back({"content-type", "application/json"});
-    if (stream) {
-        r.headers.push_back({"accept", "text/event-stream"});
-    }
+    auto r = detail::json_post(
+        endpoint_, openai::build_request_body(settings_.model, request, stream), stream, settings_);
     if (!settings_.api_key.empty()) {
         r.headers.push_back({"authorization", "Bearer " + settings_.api_key});
     }
-    r.body = openai::build_request_body(settings_.model, request, stream);
-    r.connect_timeout = settings_.connect_timeout;
-    r.read_timeout = settings_.read_timeout;
     return r;
 }
 

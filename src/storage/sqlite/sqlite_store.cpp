@@ -185,10 +185,9 @@ SqliteStore::SqliteStore(SqliteSettings settings, const Clock& clock)
         reads_on_writer_ = true;
     }
     if (options.wal) {
+        // Every write goes through writer_, so only its commits grow the WAL.
         checkpointer_ = std::make_unique<sqlite::Checkpointer>(options, settings_.checkpoint_pages);
-        for (auto& c : connections_) {
-            checkpointer_->watch(*c);
-        }
+        checkpointer_->watch(*writer_);
     }
     if (!is_memory(settings_.path) && !options.uri) {
         struct stat st {};
@@ -372,8 +371,6 @@ namespace {
 
 using ExchangeResult = std::pair<Message, Message>;
 
-// One exchange inside the caller's transaction. Copies the texts, so that the exchange can be
-// written again if the batch it belongs to is rolled back.
 void touch_last_active(Connection& c, UserId user, UnixSeconds at) {
     // MAX keeps last_active_at from moving backwards when exchanges finish out of order.
     c.prepare(
@@ -384,7 +381,9 @@ void touch_last_active(Connection& c, UserId user, UnixSeconds at) {
         .exec();
 }
 
-// With `touch` false the caller updates last_active_at itself (once per user of a batch).
+// One exchange inside the caller's transaction. Copies the texts, so that the exchange can be
+// written again if the batch it belongs to is rolled back. With `touch` false the caller
+// updates last_active_at itself (once per user of a batch).
 ExchangeResult write_exchange(Connection& c, const Exchange& exchange, bool touch = true) {
     Message user_msg = insert_message(c, exchange.user_id, "user", exchange.user_text, exchange.at);
     Message reply_msg =

@@ -1,9 +1,11 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <limits>
 #include <stdexcept>
 
+#include "core/json_writer.hpp"
 #include "llm/gemini/gemini_protocol.hpp"
 #include "llm/http_support.hpp"
 #include "llm/openai/openai_protocol.hpp"
@@ -36,6 +38,18 @@ TEST(GeminiProtocol, BuildsGenerateContentBody) {
     EXPECT_EQ(contents[2].at("parts").at(0).at("text").as_string(), "how are you?");
     EXPECT_DOUBLE_EQ(body.at("generationConfig").at("temperature").as_double(), 0.5);
     EXPECT_EQ(body.at("generationConfig").at("maxOutputTokens").as_int64(), 77);
+}
+
+// The same escaping writes JSON log lines into fmt's buffer (obs/logging.cpp).
+TEST(JsonWriter, EscapesIntoAnyBufferAlike) {
+    std::string text = "say \"hi\" \\ \n\t\b\f";
+    text += std::string("nul ") + '\0' + " \x1f \xc3\xa9";
+    std::string into_string;
+    append_json_escaped(into_string, text);
+    fmt::memory_buffer into_buffer;
+    append_json_escaped(into_buffer, text);
+    EXPECT_EQ(std::string(into_buffer.data(), into_buffer.size()), into_string);
+    EXPECT_EQ(json::parse("\"" + into_string + "\"").as_string(), text);
 }
 
 // The bodies are written by hand (core/json_writer.hpp): every byte a user can type must come
