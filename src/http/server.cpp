@@ -26,6 +26,7 @@
 #include "core/error.hpp"
 #include "core/log_exception.hpp"
 #include "http/header_line.hpp"
+#include "http/parse_buffered.hpp"
 
 namespace confidant::http {
 
@@ -322,8 +323,12 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
         parser.body_limit(settings_.max_body_bytes);
-        stream.expires_after(settings_.header_timeout);
-        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+        beast::error_code hec = parse_buffered(parser, buffer, ParseUntil::head);
+        if (hec == bhttp::error::need_more) {
+            stream.expires_after(settings_.header_timeout);
+            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+            hec = ec;
+        }
         if (hec == bhttp::error::header_limit) {
             co_await write_parser_error(stream, 431, "headers_too_large",
                                         "request headers are too large", settings_.write_timeout);
@@ -354,8 +359,12 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             co_await bhttp::async_write(stream, cont, kTuple);
         }
         if (!parser.is_done()) {
-            stream.expires_after(settings_.body_timeout);
-            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+            beast::error_code bec = parse_buffered(parser, buffer, ParseUntil::whole);
+            if (bec == bhttp::error::need_more) {
+                stream.expires_after(settings_.body_timeout);
+                auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+                bec = ec;
+            }
             if (bec == bhttp::error::body_limit) {
                 co_await write_parser_error(
                     stream, 413, "payload_too_large",

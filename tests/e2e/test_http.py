@@ -155,6 +155,63 @@ class Errors(ServerTestCase):
         self.assertIn(f"Content-Length: {len(get[2])}", head)
         self.assertEqual(body, b"")
 
+    def split_responses(self, raw):
+        """Splits several Content-Length framed responses written back to back."""
+        out = []
+        while raw:
+            head, _, rest = raw.partition(b"\r\n\r\n")
+            fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in head.decode().split("\r\n")[1:])}
+            n = int(fields.get("content-length", "0"))
+            out.append((int(head.split(b" ", 2)[1]), fields, rest[:n]))
+            raw = rest[n:]
+        return out
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        """Requests sent back to back in one segment are each parsed and answered, in order."""
+        login = b'{"username": "nobody-here", "password": "wrong-password"}'
+        req = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-1\r\n\r\n"
+               b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-2\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login) + login +
+               b"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-3\r\nConnection: close\r\n\r\n")
+        answers = self.split_responses(raw_exchange(self.port, req))
+        self.assertEqual([(st, f["x-request-id"]) for st, f, _ in answers],
+                         [(200, "pipe-1"), (401, "pipe-2"), (404, "pipe-3")])
+        self.assertEqual(json.loads(answers[1][2])["error"]["code"], "unauthorized")
+
+    def test_request_arriving_in_pieces(self):
+        """A head cut mid-line and a body in two parts, each after a pause, make one request."""
+        login = b'{"username": "nobody-here", "password": "wrong-password"}'
+        req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login) + login)
+        cut_head, cut_body = 30, req.index(b"\r\n\r\n") + 4 + 10
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            for piece in (req[:cut_head], req[cut_head:cut_body], req[cut_body:]):
+                s.sendall(piece)
+                time.sleep(0.1)
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+        status, head, body = parse_raw_response(raw)
+        self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
+
+    def test_expect_100_continue(self):
+        """A client that waits for 100 Continue gets it before sending the body, then the answer."""
+        login = b'{"username": "nobody-here", "password": "wrong-password"}'
+        head = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(head)
+            interim = s.recv(65536)
+            self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim)
+            s.sendall(login)
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+        status, _, body = parse_raw_response(raw)
+        self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
+
     def test_server_survives_bad_input(self):
         for payload in (b"\x00" * 100 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
             raw_exchange(self.port, payload, timeout=3)

@@ -25,6 +25,7 @@
 
 #include "gemini_json.hpp"
 #include "http/header_line.hpp"
+#include "http/parse_buffered.hpp"
 #include "reply.hpp"
 
 namespace confidant::emulator {
@@ -538,8 +539,13 @@ Task<void> Server::session(tcp::socket socket) {
         parser.header_limit(kHeaderLimit);
         parser.body_limit(kBodyLimit);
 
-        stream.expires_after(kIdleTimeout);
-        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        beast::error_code ec =
+            confidant::http::parse_buffered(parser, buffer, confidant::http::ParseUntil::head);
+        if (ec == http::error::need_more) {
+            stream.expires_after(kIdleTimeout);
+            auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+            ec = rec;
+        }
         const auto arrived = std::chrono::steady_clock::now();
         if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
@@ -549,8 +555,13 @@ Task<void> Server::session(tcp::socket socket) {
             }
         }
         if (!ec) {
+            ec =
+                confidant::http::parse_buffered(parser, buffer, confidant::http::ParseUntil::whole);
+        }
+        if (ec == http::error::need_more) {
             stream.expires_after(kReadTimeout);
-            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+            auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+            ec = rec;
         }
         if (ec) {
             // The parser rejects a too-large Content-Length while reading the header.

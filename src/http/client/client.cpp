@@ -540,8 +540,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             }
             parser.get().body().data = into;
             parser.get().body().size = room;
-            lowest.expires_after(read_timeout);
-            auto [rec, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kUseTuple);
+            // Bytes that came with the head (often the whole body) are parsed here: Beast's
+            // async_read_some would post its completion through the I/O queue without reading.
+            beast::error_code rec = bhttp::error::need_more;
+            if (conn.buffer.size() > 0) {
+                const auto used = parser.put(conn.buffer.data(), rec);
+                conn.buffer.consume(used);
+                if (rec == bhttp::error::need_more && used > 0) {
+                    rec = {};
+                }
+            }
+            if (rec == bhttp::error::need_more) {
+                lowest.expires_after(read_timeout);
+                auto [ec, n] =
+                    co_await bhttp::async_read_some(stream, conn.buffer, parser, kUseTuple);
+                rec = ec;
+            }
             if (rec == bhttp::error::need_buffer) {
                 rec = {};
             }
