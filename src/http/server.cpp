@@ -27,6 +27,7 @@
 #include "core/log_exception.hpp"
 #include "http/header_line.hpp"
 #include "http/parse_buffered.hpp"
+#include "http/socket_now.hpp"
 
 namespace confidant::http {
 
@@ -309,14 +310,28 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             break;
         }
         if (buffer.size() == 0) {
-            // Waiting for the next request on a kept-alive connection is bounded by the idle
-            // timeout; once its first byte arrives the head must come within header_timeout.
-            stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
-            if (ec) {
-                break;
+            // A new client has usually sent its request with the connection: taken at once.
+            // (A kept-alive connection's next request is rarely there yet.)
+            std::size_t got = 0;
+            if (first) {
+                boost::system::error_code rec;
+                got = receive_now(stream.socket(), buffer.prepare(4096), rec);
+                if (rec) {
+                    break;
+                }
             }
-            buffer.commit(n);
+            if (got == 0) {
+                // Waiting for the next request on a kept-alive connection is bounded by the
+                // idle timeout; once its first byte arrives the head must come within
+                // header_timeout.
+                stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
+                auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+                if (ec) {
+                    break;
+                }
+                got = n;
+            }
+            buffer.commit(got);
         }
         first = false;
         s->busy = true;

@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "http/header_line.hpp"
+#include "http/socket_now.hpp"
 
 namespace confidant::http_client {
 
@@ -287,6 +288,45 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         signal(wake);
     }
 
+    // Connects to the first endpoint that answers, within `deadline`. A connection that is
+    // made at once (loopback: a local model server) goes on without waiting for the reactor.
+    static Task<error_code> connect_any(tcp::socket& socket,
+                                        const std::vector<tcp::endpoint>& endpoints,
+                                        SteadyClock::time_point deadline) {
+        error_code ec = asio::error::host_not_found;
+        for (const auto& endpoint : endpoints) {
+            ec = {};
+            if (http::connect_now(socket, endpoint, ec)) {
+                co_return error_code{};
+            }
+            if (!ec) {
+                // Under way: wait until the socket is writable, no longer than the deadline.
+                asio::steady_timer timer(socket.get_executor(), deadline);
+                auto waiting = std::make_shared<bool>(true);
+                timer.async_wait([&socket, waiting](error_code e) {
+                    if (!e && *waiting) {
+                        error_code ignored;
+                        socket.cancel(ignored);
+                    }
+                });
+                auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kUseTuple);
+                *waiting = false;
+                timer.cancel();
+                if (wec == asio::error::operation_aborted && SteadyClock::now() >= deadline) {
+                    co_return beast::error::timeout;
+                }
+                ec = wec ? wec : http::connect_result(socket);
+                if (!ec || wec == asio::error::operation_aborted) {
+                    co_return ec;  // connected, or the call was cancelled
+                }
+            }
+            if (SteadyClock::now() >= deadline) {
+                co_return beast::error::timeout;
+            }
+        }
+        co_return ec;
+    }
+
     Task<Result<std::unique_ptr<Connection>>> connect(const Origin& o,
                                                       std::chrono::milliseconds timeout) {
         const auto deadline = SteadyClock::now() + timeout;
@@ -323,8 +363,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             }
         }
 
-        stream.expires_at(deadline);
-        auto [cec, endpoint] = co_await stream.async_connect(endpoints, kUseTuple);
+        const error_code cec = co_await connect_any(stream.socket(), endpoints, deadline);
         if (cec) {
             auto err = io_error(cec, "connect", o.key(), false);
             if (err.kind == ErrorKind::closed) {

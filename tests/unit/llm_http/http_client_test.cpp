@@ -8,8 +8,12 @@
 
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "http/client/client.hpp"
 #include "test_server.hpp"
@@ -257,6 +261,60 @@ TEST(HttpClient, ConnectionRefusedIsConnectFailed) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::connect_failed) << r.error().message;
     EXPECT_EQ(client.stats().open_connections, 0u);
+}
+
+// A listener whose accept queue is full drops new SYNs: the connection stays under way, and the
+// client waits for it (not the at-once path a loopback connection usually takes).
+struct FullListener {
+    asio::io_context ctx;
+    asio::ip::tcp::acceptor acceptor{ctx};
+    asio::ip::tcp::socket filler{ctx};
+    FullListener() {
+        const asio::ip::tcp::endpoint at{asio::ip::make_address("127.0.0.1"), 0};
+        acceptor.open(at.protocol());
+        acceptor.bind(at);
+        acceptor.listen(0);  // one connection fills the queue
+        filler.connect(acceptor.local_endpoint());
+    }
+    std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/";
+    }
+};
+
+TEST(HttpClient, ConnectionThatCannotBeMadeTimesOut) {
+    FullListener listener;
+    asio::io_context ioc;
+    Client client(ioc.get_executor(), ClientSettings{.connect_timeout = 300ms});
+    const auto started = std::chrono::steady_clock::now();
+    auto r = test::run(ioc, [&]() { return client.request(get(listener.url())); });
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::timeout) << r.error().message;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 900ms);  // before the kernel's first SYN retransmission (1 s) could connect
+    EXPECT_EQ(client.stats().open_connections, 0u);
+}
+
+TEST(HttpClient, ConnectionMadeAfterAWaitIsUsed) {
+    FullListener listener;
+    // Once the queue has room again, the kernel's retransmitted SYN (after about 1 s) connects.
+    std::thread server([&] {
+        std::this_thread::sleep_for(200ms);
+        auto first = listener.acceptor.accept();  // the filler: room in the queue again
+        auto conn = listener.acceptor.accept();   // the client's
+        asio::streambuf in;
+        asio::read_until(conn, in, "\r\n\r\n");
+        asio::write(conn,
+                    asio::buffer(std::string_view(
+                        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlater")));
+    });
+    asio::io_context ioc;
+    Client client(ioc.get_executor(), ClientSettings{.connect_timeout = 5s});
+    auto r = test::run(ioc, [&]() { return client.request(get(listener.url())); });
+    server.join();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "later");
 }
 
 TEST(HttpClient, RejectsInvalidUrls) {
