@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -76,6 +77,8 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 << 10;
+// The most an idle pooled connection keeps of the buffer its last answer was read through.
+constexpr std::size_t kIdleBufferBytes = 1 << 10;
 
 Error make_err(ErrorKind kind, std::string message, bool started = false) {
     return Error{kind, std::move(message), started};
@@ -579,8 +582,23 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             }
             parser.get().body().data = into;
             parser.get().body().size = room;
-            // Bytes that came with the head (often the whole body) are parsed here: Beast's
-            // async_read_some would post its completion through the I/O queue without reading.
+            if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+                if (conn.buffer.size() == 0) {
+                    // What has arrived already (the whole body, for an answer that came in one
+                    // segment) is taken now, up to what the body still needs. An error or the
+                    // peer's close is left to the asynchronous read below, which reports it as
+                    // Beast does (a body that ends with the connection needs that).
+                    std::uint64_t want = kReadChunk;
+                    if (const auto left = parser.content_length_remaining()) {
+                        want = std::clamp<std::uint64_t>(*left, 1, kReadChunk);
+                    }
+                    beast::error_code nec;
+                    conn.buffer.commit(http::receive_now(
+                        stream.socket(), conn.buffer.prepare(static_cast<std::size_t>(want)), nec));
+                }
+            }
+            // Buffered bytes are parsed here: Beast's async_read_some would post its completion
+            // through the I/O queue without reading anything.
             beast::error_code rec = bhttp::error::need_more;
             if (conn.buffer.size() > 0) {
                 const auto used = parser.put(conn.buffer.data(), rec);
@@ -620,6 +638,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         if (direct) {
             response.body.resize(filled);
+        }
+        if (conn.buffer.capacity() > kIdleBufferBytes) {
+            conn.buffer.shrink_to_fit();  // an idle pooled connection keeps no large buffer
         }
         lowest.expires_never();
         keep_alive = parser.keep_alive();

@@ -356,6 +356,10 @@ TEST(HttpClient, CollectsBodiesOfKnownAndUnknownLength) {
             co_await s.write_raw("0\r\n\r\n");
             co_return true;
         }
+        if (req.msg.target() == "/close") {  // no length: the body ends when the server closes
+            co_await s.write_raw("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big);
+            co_return false;
+        }
         co_return co_await respond(s, req, 200, big);
     });
     asio::io_context ioc;
@@ -367,6 +371,9 @@ TEST(HttpClient, CollectsBodiesOfKnownAndUnknownLength) {
         EXPECT_TRUE(r->body == big) << path;
     }
     EXPECT_EQ(client.stats().connections_opened, 1u);
+    auto closed = test::run(ioc, [&]() { return client.request(get(server.url("/close"))); });
+    ASSERT_TRUE(closed) << closed.error().message;
+    EXPECT_TRUE(closed->body == big);
 
     Client small(ioc.get_executor(), ClientSettings{.max_body_bytes = 50'000});
     auto r = test::run(ioc, [&]() { return small.request(get(server.url("/chunked"))); });
