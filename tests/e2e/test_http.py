@@ -9,6 +9,16 @@ import unittest
 
 from harness import (Client, Confidant, ServerTestCase, parse_raw_response, raw_exchange, register)
 
+# A well-formed login that fails: 401 unauthorized, whatever path it took through the parser.
+WRONG_LOGIN = b'{"username": "nobody-here", "password": "wrong-password"}'
+
+
+def read_until_closed(sock):
+    raw = b""
+    while chunk := sock.recv(65536):
+        raw += chunk
+    return raw
+
 
 class Ops(ServerTestCase):
     def test_healthz(self):
@@ -168,10 +178,9 @@ class Errors(ServerTestCase):
 
     def test_pipelined_requests_are_answered_in_order(self):
         """Requests sent back to back in one segment are each parsed and answered, in order."""
-        login = b'{"username": "nobody-here", "password": "wrong-password"}'
         req = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-1\r\n\r\n"
                b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-2\r\n"
-               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login) + login +
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN +
                b"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-3\r\nConnection: close\r\n\r\n")
         answers = self.split_responses(raw_exchange(self.port, req))
         self.assertEqual([(st, f["x-request-id"]) for st, f, _ in answers],
@@ -180,34 +189,27 @@ class Errors(ServerTestCase):
 
     def test_request_arriving_in_pieces(self):
         """A head cut mid-line and a body in two parts, each after a pause, make one request."""
-        login = b'{"username": "nobody-here", "password": "wrong-password"}'
         req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login) + login)
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN)
         cut_head, cut_body = 30, req.index(b"\r\n\r\n") + 4 + 10
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             for piece in (req[:cut_head], req[cut_head:cut_body], req[cut_body:]):
                 s.sendall(piece)
                 time.sleep(0.1)
-            raw = b""
-            while chunk := s.recv(65536):
-                raw += chunk
-        status, head, body = parse_raw_response(raw)
-        self.assertEqual(status, 401)
-        self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
+            self.assert_unauthorized(read_until_closed(s))
 
     def test_expect_100_continue(self):
         """A client that waits for 100 Continue gets it before sending the body, then the answer."""
-        login = b'{"username": "nobody-here", "password": "wrong-password"}'
         head = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\n"
-                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(login))
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(WRONG_LOGIN))
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             s.sendall(head)
             interim = s.recv(65536)
             self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim)
-            s.sendall(login)
-            raw = b""
-            while chunk := s.recv(65536):
-                raw += chunk
+            s.sendall(WRONG_LOGIN)
+            self.assert_unauthorized(read_until_closed(s))
+
+    def assert_unauthorized(self, raw):
         status, _, body = parse_raw_response(raw)
         self.assertEqual(status, 401)
         self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
