@@ -9,7 +9,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <functional>
 #include <stdexcept>
 
 #include "cache/cached.hpp"
@@ -169,10 +168,9 @@ namespace {
 // `load()`'s encoded value, read through `cached` when there is a cache (stored under `key` for
 // `ttl`), decoded by `decode`. An entry that does not decode (another schema, damage) is
 // deleted and loaded again, uncached.
-template <class T>
+template <class T, class Decode>
 Task<T> read_through(cache::Cached* cached, std::string key, std::chrono::seconds ttl,
-                     cache::Cached::Loader load,
-                     std::function<std::optional<T>(std::string_view)> decode) {
+                     cache::Cached::Loader load, Decode decode) {
     std::string encoded;
     if (cached != nullptr) {
         encoded = co_await cached->get_or_load(key, ttl, load);

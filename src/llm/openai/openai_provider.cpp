@@ -4,7 +4,6 @@
 
 #include <stdexcept>
 #include <utility>
-#include <vector>
 
 #include "http/client/client.hpp"
 #include "llm/http_support.hpp"
