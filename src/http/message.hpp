@@ -30,6 +30,8 @@ struct Request {
     std::string_view query;  ///< after '?', possibly empty
     std::vector<std::pair<std::string_view, std::string>> params;  ///< path parameters
     std::string request_id;
+    /// The client's address: the socket's peer (or X-Forwarded-For from a trusted proxy).
+    std::string client_address;
     std::optional<Principal> principal;
 
     bhttp::verb method() const { return msg.method(); }

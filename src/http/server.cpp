@@ -409,6 +409,11 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
         const auto rid = req.msg["X-Request-Id"];
         req.request_id = acceptable_request_id(rid) ? std::string(rid) : make_request_id();
+        {
+            boost::system::error_code pec;
+            const auto peer = stream.socket().remote_endpoint(pec);
+            req.client_address = pec ? std::string("unknown") : peer.address().to_string();
+        }
         const bool keep_alive = req.msg.keep_alive() && !draining_;
 
         Response res;
