@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace confidant::config {
 
@@ -24,6 +25,9 @@ struct Settings {
     long drain_timeout_s = 10;
 
     // Storage
+    /// Where the server keeps its own files (the generated JWT secret, audio, the default
+    /// SQLite database).
+    std::string data_dir = "./data";
     std::string database_url = "sqlite://./data/confidant.db";
     std::size_t db_pool_size = 20;
     std::size_t db_max_overflow = 10;
@@ -52,6 +56,10 @@ struct Settings {
     std::optional<std::string> admin_password;
     long admin_rate_limit_per_minute = 10;
     std::string password_hash_profile = "interactive";  ///< interactive | fast (tests)
+    std::size_t password_hash_queue = 64;  ///< hash jobs waiting at most (0 = unbounded)
+    long login_failures_per_window = 5;    ///< per username and per client address (0 = off)
+    long login_failure_window_s = 900;
+    long registrations_per_hour = 20;  ///< per client address (0 = off)
 
     // Chat and LLM
     std::string llm_provider = "offline";  ///< gemini | openai | offline
@@ -104,7 +112,13 @@ using Environment = std::map<std::string, std::string>;
 Environment parse_dotenv(const std::string& text);
 /// The process environment merged over `.env` in the working directory (environment wins).
 Environment read_environment(const std::string& dotenv_path = ".env");
-/// Validates and converts; throws ConfigError naming the first bad variable.
+/// Validates and converts; throws ConfigError naming the first bad variable. Messages never
+/// echo a password from a URL.
 Settings load(const Environment& env);
+
+/// The URL with the password of its user-info replaced by `***`.
+std::string redact_url(std::string_view url);
+/// Whether the URL's host is loopback (localhost, 127.0.0.0/8, [::1]).
+bool is_loopback_url(std::string_view url);
 
 }  // namespace confidant::config
