@@ -2,8 +2,8 @@
 # stopped by pid on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${CONFIDANT_BIN:-$ROOT/build/src/app/confidant}"
-EMU="${EMULATOR_BIN:-$ROOT/build/tools/gemini-emulator/gemini-emulator}"
+BIN="${CONFIDANT_BIN:-$ROOT/build/confidant}"
+EMU="${EMULATOR_BIN:-$ROOT/build/gemini-emulator}"
 WORK="$(mktemp -d /tmp/confidant-bench.XXXXXX)"
 PIDS=()
 cleanup() {

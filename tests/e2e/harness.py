@@ -15,9 +15,9 @@ import threading
 import time
 import unittest
 
-CONFIDANT_BIN = os.environ.get("CONFIDANT_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/app/confidant"))
+CONFIDANT_BIN = os.environ.get("CONFIDANT_BIN", os.path.join(os.path.dirname(__file__), "../../build/confidant"))
 EMULATOR_BIN = os.environ.get(
-    "EMULATOR_BIN", os.path.join(os.path.dirname(__file__), "../../build/tools/gemini-emulator/gemini-emulator"))
+    "EMULATOR_BIN", os.path.join(os.path.dirname(__file__), "../../build/gemini-emulator"))
 JWT_SECRET = "e2e-secret-0123456789abcdef-0123456789"
 
 
@@ -89,6 +89,10 @@ class Confidant(Process):
             "LOG_LEVEL": "warn",
             "HTTP_THREADS": "2",
             "LLM_PROVIDER": "offline",
+            # The suites register many users and try wrong passwords from one address; the
+            # abuse limits have suites of their own (test_accounts.py) that turn them on.
+            "REGISTRATIONS_PER_HOUR": "0",
+            "LOGIN_FAILURES_PER_WINDOW": "0",
         }
         full.update(env or {})
         full = {k: v for k, v in full.items() if v is not None}
