@@ -195,8 +195,8 @@ class WithRedis(unittest.TestCase):
             me = c.get("/v1/me").json()
             self.assertNotEqual(me["display_name"], "after the kill")
             self.assertEqual(len(c.get("/v1/chat/history").json()["messages"]), 2)
-        # The generation key, the profile, the history page and the turn state are in Redis.
-        self.assertGreaterEqual(int(redis.command("DBSIZE").strip().lstrip(":")), 4)
+        # At least the generation key, the profile and the history page are in Redis.
+        self.assertGreaterEqual(int(redis.command("DBSIZE").strip().lstrip(":")), 3)
 
         redis.kill()
         r = ca.patch("/v1/me", {"display_name": "after the kill"})
