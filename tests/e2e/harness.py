@@ -125,11 +125,15 @@ class Emulator(Process):
 
 
 class RedisServer:
-    """A real redis-server on a free loopback port; stop() and start() keep the port."""
+    """A real redis-server on a free loopback port; stop() or kill() and start() keep the port
+    and the data directory. With appendonly=True every acknowledged write is fsynced to the
+    append-only file first (`--appendfsync always`), so a restart after kill() (SIGKILL) comes
+    back with the data, as a production Redis does."""
 
-    def __init__(self):
+    def __init__(self, appendonly=False):
         self.dir = tempfile.mkdtemp(prefix="confidant-redis-")
         self.port = free_port()
+        self.appendonly = appendonly
         self.proc = None
         self.start()
 
@@ -139,22 +143,30 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
              "--dir", self.dir, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith(b"+PONG"):  # not -LOADING: the data is back
                         return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(10)
+
+    def kill(self):
+        """SIGKILL by pid: no shutdown save, every connection reset at once."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(10)
 
     def command(self, *args):
