@@ -7,6 +7,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "http/client_address.hpp"
 
 namespace confidant::config {
 
@@ -22,6 +25,10 @@ struct Settings {
     long header_timeout_s = 10;
     long idle_timeout_s = 60;
     long drain_timeout_s = 10;
+    long body_timeout_s = 30;
+    long write_timeout_s = 30;
+    std::size_t max_connections = 0;  ///< 0 = sized to the file limit at start-up
+    std::vector<http::AddressRange> trusted_proxies;  ///< TRUSTED_PROXIES
 
     // Storage
     std::string database_url = "sqlite://./data/confidant.db";
