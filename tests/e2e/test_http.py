@@ -1,4 +1,5 @@
 """HTTP core: ops endpoints, error shape, limits, timeouts, keep-alive, graceful shutdown."""
+import http.client
 import json
 import os
 import signal
@@ -413,6 +414,18 @@ class KeepAliveAndTimeouts(ServerTestCase):
                 break
         self.assertTrue(closed, "the slow client was not disconnected")
         self.assertLess(time.time() - t0, 3.9)
+
+    def test_client_retries_only_idempotent_requests_after_an_idle_close(self):
+        """The test client must not hide a dropped connection: after the server closed an idle
+        kept-alive connection, a GET is retried once on a new one, a POST raises."""
+        c = self.client()
+        self.assertEqual(c.get("/healthz").status, 200)
+        time.sleep(2.5)  # past IDLE_TIMEOUT_SECONDS: the server has closed this connection
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            c.post("/v1/auth/login", {"username": "nobody-here", "password": "wrong-password"})
+        self.assertEqual(c.post("/v1/auth/login", {"username": "x", "password": "y"}).status, 401)  # new connection
+        time.sleep(2.5)
+        self.assertEqual(c.get("/healthz").status, 200)  # retried on a new connection
 
     def test_idle_keep_alive_connection_is_closed(self):
         s = socket.create_connection(("127.0.0.1", self.port))
