@@ -323,9 +323,8 @@ int App::serve() {
     hs.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
     hs.body_timeout = std::chrono::seconds(s.body_timeout_s);
     hs.write_timeout = std::chrono::seconds(s.write_timeout_s);
-    hs.max_connections = file_limit == 0 && s.max_connections == 0
-                             ? 0
-                             : max_connections(s, p.threads, file_limit);
+    hs.max_connections =
+        file_limit == 0 && s.max_connections == 0 ? 0 : max_connections(s, p.threads, file_limit);
     hs.trusted_proxies = s.trusted_proxies;
     std::vector<asio::io_context*> contexts{&p.ioc};
     for (std::size_t i = 1; i < p.threads; ++i) {

@@ -27,7 +27,7 @@ struct Settings {
     long drain_timeout_s = 10;
     long body_timeout_s = 30;
     long write_timeout_s = 30;
-    std::size_t max_connections = 0;  ///< 0 = sized to the file limit at start-up
+    std::size_t max_connections = 0;                  ///< 0 = sized to the file limit at start-up
     std::vector<http::AddressRange> trusted_proxies;  ///< TRUSTED_PROXIES
 
     // Storage

@@ -168,8 +168,7 @@ IpAddress TrustedProxies::resolve(const IpAddress& peer,
         std::string_view list = *header;
         for (;;) {
             const auto comma = list.rfind(',');
-            const auto entry =
-                comma == std::string_view::npos ? list : list.substr(comma + 1);
+            const auto entry = comma == std::string_view::npos ? list : list.substr(comma + 1);
             if (!trim(entry).empty()) {
                 auto hop = parse_forwarded_entry(entry);
                 if (!hop) {

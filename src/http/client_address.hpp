@@ -30,8 +30,8 @@ struct IpAddress {
 
 /// An address range (CIDR): `10.0.0.0/8`, `fd00::/8`, or one address (`/32`, `/128`).
 struct AddressRange {
-    IpAddress base;          ///< host bits cleared
-    unsigned prefix = 128;   ///< leading bits that must match, on the 128-bit (mapped) form
+    IpAddress base;         ///< host bits cleared
+    unsigned prefix = 128;  ///< leading bits that must match, on the 128-bit (mapped) form
 
     /// Parses `ADDRESS` or `ADDRESS/BITS` (BITS at most 32 for IPv4, 128 for IPv6). Host bits
     /// below the prefix are cleared (`10.1.2.3/8` is `10.0.0.0/8`). nullopt when malformed.

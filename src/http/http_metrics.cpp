@@ -109,8 +109,7 @@ void HttpMetrics::render(std::string& out) const {
                       static_cast<double>(accept_errors.load()));
     obs::write_help(out, "http_max_connections", "gauge",
                     "MAX_CONNECTIONS: client connections allowed at once (0 = no limit).");
-    obs::write_sample(out, "http_max_connections", "",
-                      static_cast<double>(max_connections.load()));
+    obs::write_sample(out, "http_max_connections", "", static_cast<double>(max_connections.load()));
 }
 
 }  // namespace confidant::http

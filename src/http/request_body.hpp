@@ -1,11 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/optional.hpp>
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -38,8 +38,8 @@ struct RequestBody {
                     ec = boost::beast::http::error::buffer_overflow;
                     return;
                 }
-                body_.reserve(static_cast<std::size_t>(
-                    std::min<std::uint64_t>(*length, kInitialReserve)));
+                body_.reserve(
+                    static_cast<std::size_t>(std::min<std::uint64_t>(*length, kInitialReserve)));
             }
         }
 

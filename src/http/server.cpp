@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,8 +22,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
-#include <algorithm>
-#include <array>
 #include <chrono>
 #include <random>
 #include <span>
@@ -359,20 +359,20 @@ void Server::admit(tcp::socket socket, const tcp::endpoint& peer) {
     std::shared_ptr<Session> session;
     {
         std::lock_guard lock(sessions_mutex_);
-        session = std::make_shared<Session>(++next_session_id_, std::move(socket), address, trusted);
+        session =
+            std::make_shared<Session>(++next_session_id_, std::move(socket), address, trusted);
         sessions_.emplace(session->id, session);
     }
     metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
     uncount.open = nullptr;
-    asio::co_spawn(executor, run_session(session),
-                   [this, id = session->id](std::exception_ptr e) {
-                       log_if_exception(fmt::format("session {}", id), e);
-                       {
-                           std::lock_guard lock(sessions_mutex_);
-                           sessions_.erase(id);
-                       }
-                       metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-                   });
+    asio::co_spawn(executor, run_session(session), [this, id = session->id](std::exception_ptr e) {
+        log_if_exception(fmt::format("session {}", id), e);
+        {
+            std::lock_guard lock(sessions_mutex_);
+            sessions_.erase(id);
+        }
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    });
 }
 
 namespace {
@@ -658,8 +658,7 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
                     spdlog::error("request {} stream failed: {}", req.request_id, e.what());
                 }
                 if (writer.is_closed()) {
-                    spdlog::debug("request {}: the client left during the stream",
-                                  req.request_id);
+                    spdlog::debug("request {}: the client left during the stream", req.request_id);
                 }
                 again = co_await writer.finish() && keep_alive && !writer.overflowed();
             }

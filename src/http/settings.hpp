@@ -23,8 +23,8 @@ struct ServerSettings {
     /// a connection's first request, the first byte for the next ones on a kept-alive
     /// connection.
     std::chrono::seconds header_timeout{10};
-    std::chrono::seconds body_timeout{30};  ///< the whole body, from the end of its head
-    std::chrono::seconds idle_timeout{60};  ///< keep-alive wait for the next request
+    std::chrono::seconds body_timeout{30};   ///< the whole body, from the end of its head
+    std::chrono::seconds idle_timeout{60};   ///< keep-alive wait for the next request
     std::chrono::seconds write_timeout{30};  ///< each write of an answer (each SSE chunk)
     std::chrono::seconds drain_timeout{10};  ///< graceful shutdown bound
     int backlog = 4096;

@@ -140,9 +140,8 @@ TEST(Config, ConnectionLimitsAndTimeouts) {
     EXPECT_EQ(d.body_timeout_s, 30);
     EXPECT_EQ(d.write_timeout_s, 30);
     EXPECT_TRUE(d.trusted_proxies.empty());
-    const auto s = load({{"MAX_CONNECTIONS", "20"},
-                         {"BODY_TIMEOUT_SECONDS", "5"},
-                         {"WRITE_TIMEOUT_SECONDS", "7"}});
+    const auto s = load(
+        {{"MAX_CONNECTIONS", "20"}, {"BODY_TIMEOUT_SECONDS", "5"}, {"WRITE_TIMEOUT_SECONDS", "7"}});
     EXPECT_EQ(s.max_connections, 20u);
     EXPECT_EQ(s.body_timeout_s, 5);
     EXPECT_EQ(s.write_timeout_s, 7);

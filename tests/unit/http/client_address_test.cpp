@@ -47,9 +47,9 @@ TEST(IpAddress, ParsesAndWritesCanonically) {
 }
 
 TEST(IpAddress, RejectsWhatIsNotAnAddress) {
-    for (std::string_view bad : {"", "localhost", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ",
-                                 "01.2.3.4x", "::g", "1.2.3.4/8", "[::1]", "fe80::1%eth0",
-                                 "1:2:3:4:5:6:7:8:9"}) {
+    for (std::string_view bad :
+         {"", "localhost", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", "01.2.3.4x", "::g",
+          "1.2.3.4/8", "[::1]", "fe80::1%eth0", "1:2:3:4:5:6:7:8:9"}) {
         EXPECT_FALSE(IpAddress::parse(bad).has_value()) << bad;
     }
 }
@@ -61,7 +61,7 @@ TEST(AddressRange, Ipv4Cidr) {
     EXPECT_FALSE(r.contains(ip("11.0.0.0")));
     EXPECT_FALSE(r.contains(ip("9.255.255.255")));
     EXPECT_TRUE(r.contains(ip("::ffff:10.1.2.3")));  // the mapped form is the same address
-    EXPECT_FALSE(r.contains(ip("::a01:203")));        // IPv4-compatible IPv6 is not
+    EXPECT_FALSE(r.contains(ip("::a01:203")));       // IPv4-compatible IPv6 is not
 
     const auto odd = range("192.168.1.128/25");
     EXPECT_TRUE(odd.contains(ip("192.168.1.128")));

@@ -54,8 +54,9 @@ TEST(RequestBody, GrowsWithTheBytesReceived) {
 TEST(RequestBody, SmallBodyIsOneReservation) {
     bhttp::request_parser<http::RequestBody> parser;
     const std::string body = R"({"message": "hello"})";
-    feed(parser, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
-                     "\r\n\r\n" + body,
+    feed(parser,
+         "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body,
          1);
     ASSERT_TRUE(parser.is_done());
     EXPECT_EQ(parser.get().body(), body);
