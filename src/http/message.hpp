@@ -57,6 +57,8 @@ class SseWriter {
     /// Sends `data: <data>\n\n` with no event name (OpenAI's framing).
     virtual Task<bool> data(std::string_view data) = 0;
     /// Completes when the client disconnects; use as `co_await (work() || sse.closed())`.
+    /// Bytes the client sends meanwhile (a pipelined request) do not end the watch: they are
+    /// kept and read as the next request after the stream.
     virtual Task<void> closed() = 0;
 };
 
