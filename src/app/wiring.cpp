@@ -23,6 +23,7 @@
 #include "domain/chat.hpp"
 #include "domain/users.hpp"
 #include "http/client/client.hpp"
+#include "http/connection_budget.hpp"
 #include "http/http_metrics.hpp"
 #include "http/server.hpp"
 #include "llm/gemini/gemini_provider.hpp"
@@ -266,12 +267,47 @@ int App::create_user(const std::string& username, const std::string& password, b
 }
 
 namespace {
-void raise_fd_limit() {
+// Raises the soft file limit to the hard one; returns the limit in force (0 if unknown).
+std::uint64_t raise_fd_limit() {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 0;
     }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? std::uint64_t{1} << 20 : rl.rlim_cur;
+}
+
+// MAX_CONNECTIONS, or what the file limit leaves for clients (http/connection_budget.hpp).
+std::size_t max_connections(const config::Settings& s, std::size_t io_threads,
+                            std::uint64_t file_limit) {
+    http::DescriptorBudget b;
+    b.file_limit = file_limit;
+    // Standard streams, logs, libraries: 64; per I/O thread a listener, an epoll, an eventfd
+    // and a timer: 4; per SQLite connection its database, WAL and shared-memory files: 3.
+    const std::size_t sqlite_connections =
+        (s.sqlite_threads != 0 ? s.sqlite_threads
+                               : std::max(2u, std::thread::hardware_concurrency())) +
+        1;
+    b.reserved = 64 + 4 * io_threads + 3 * sqlite_connections;
+    b.backend_connections = s.db_pool_size + s.db_max_overflow +
+                            (s.redis_url ? s.redis_max_connections + 1 : 0);  // + the subscriber
+    b.upstream_max = s.llm_provider == "offline" ? 0 : s.llm_max_concurrent;
+    const auto budget = http::default_max_connections(b);
+    if (s.max_connections == 0) {
+        return budget;
+    }
+    if (file_limit != 0 && s.max_connections > budget) {
+        spdlog::warn(
+            "MAX_CONNECTIONS={} is more than the file limit ({}) leaves for clients ({}): "
+            "the database, Redis and model connections may run out of descriptors",
+            s.max_connections, file_limit, budget);
+    }
+    return s.max_connections;
 }
 }  // namespace
 
@@ -281,7 +317,7 @@ int App::serve() {
     // Caught from the start: a SIGTERM during start-up waits here and drains once serving
     // begins, instead of killing the process half-started.
     asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
-    raise_fd_limit();
+    const auto file_limit = raise_fd_limit();
     const int version = p.run_sync(p.db.migrate());
     spdlog::info("database {} at schema version {}", config::redact_url(s.database_url), version);
     p.build_services();
@@ -302,6 +338,11 @@ int App::serve() {
     hs.header_timeout = std::chrono::seconds(s.header_timeout_s);
     hs.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     hs.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    hs.body_timeout = std::chrono::seconds(s.body_timeout_s);
+    hs.write_timeout = std::chrono::seconds(s.write_timeout_s);
+    hs.max_connections =
+        file_limit == 0 && s.max_connections == 0 ? 0 : max_connections(s, p.threads, file_limit);
+    hs.trusted_proxies = s.trusted_proxies;
     std::vector<asio::io_context*> contexts{&p.ioc};
     for (std::size_t i = 1; i < p.threads; ++i) {
         p.more_contexts.push_back(std::make_unique<asio::io_context>(1));
@@ -310,9 +351,11 @@ int App::serve() {
     http::Server server(contexts, hs, p.router, http_metrics);
     const auto port = server.listen();
     server.start();
-    spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})",
-                 CONFIDANT_VERSION, s.host, port, p.threads, p.llm->name(),
-                 p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
+    spdlog::info(
+        "confidant {} listening on {}:{} ({} I/O threads, at most {} connections, LLM provider "
+        "{}, cache {})",
+        CONFIDANT_VERSION, s.host, port, p.threads, hs.max_connections, p.llm->name(),
+        p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
     // Machine-readable line for scripts and tests that start us on port 0.
     std::printf("listening on %s:%u\n", s.host.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);

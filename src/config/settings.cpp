@@ -243,6 +243,20 @@ Settings load(const Environment& env) {
     r.integer("HEADER_TIMEOUT_SECONDS", s.header_timeout_s, 1, 3600);
     r.integer("IDLE_TIMEOUT_SECONDS", s.idle_timeout_s, 1, 86400);
     r.integer("DRAIN_TIMEOUT_SECONDS", s.drain_timeout_s, 0, 3600);
+    r.integer("BODY_TIMEOUT_SECONDS", s.body_timeout_s, 1, 3600);
+    r.integer("WRITE_TIMEOUT_SECONDS", s.write_timeout_s, 1, 3600);
+    r.integer("MAX_CONNECTIONS", s.max_connections, 0, 100'000'000);
+    if (auto v = r.raw("TRUSTED_PROXIES")) {
+        std::string bad;
+        auto ranges = http::parse_address_ranges(*v, bad);
+        if (!ranges) {
+            throw ConfigError(fmt::format(
+                "TRUSTED_PROXIES: expected comma-separated addresses or CIDRs (10.0.0.0/8, "
+                "fd00::/8), got \"{}\"",
+                bad));
+        }
+        s.trusted_proxies = std::move(*ranges);
+    }
 
     r.string("DATA_DIR", s.data_dir);
     s.database_url = "sqlite://" + s.data_dir + "/confidant.db";

@@ -8,6 +8,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "http/client_address.hpp"
 
 namespace confidant::config {
 
@@ -23,6 +26,10 @@ struct Settings {
     long header_timeout_s = 10;
     long idle_timeout_s = 60;
     long drain_timeout_s = 10;
+    long body_timeout_s = 30;
+    long write_timeout_s = 30;
+    std::size_t max_connections = 0;                  ///< 0 = sized to the file limit at start-up
+    std::vector<http::AddressRange> trusted_proxies;  ///< TRUSTED_PROXIES
 
     // Storage
     /// Where the server keeps its own files (the generated JWT secret, audio, the default

@@ -200,11 +200,20 @@ class Response:
 
 
 class Client:
-    """A plain HTTP/1.1 client (keep-alive on one connection)."""
+    """A plain HTTP/1.1 client (keep-alive on one connection).
+
+    A request is never re-sent blindly: only an idempotent one (GET, HEAD, OPTIONS, DELETE, PUT)
+    is retried, once, on a new connection, and only when the kept-alive connection it went out
+    on was closed before any byte of the answer (the server may close an idle connection at any
+    moment). Anything else — a POST or PATCH, a fresh connection, an answer cut short — raises,
+    so a premature close by the server is seen by the test."""
+
+    IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
     def __init__(self, port, token=None, timeout=30):
         self.port, self.token, self.timeout = port, token, timeout
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self._answered_sock = None  # the socket the last answer came on (kept alive)
 
     def request(self, method, path, body=None, headers=None, raw=None, token=None):
         h = {}
@@ -216,16 +225,28 @@ class Client:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
         h.update(headers or {})
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                return Response(r.status, r.getheaders(), r.read())
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-                if attempt == 1:
-                    raise
+        reused = self.conn.sock is not None and self.conn.sock is self._answered_sock
+        try:
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()  # raises before any byte of the status line was read
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._reconnect()
+            if not (reused and method.upper() in self.IDEMPOTENT):
+                raise
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()
+        try:
+            response = Response(r.status, r.getheaders(), r.read())
+        except Exception:
+            self._reconnect()
+            raise
+        self._answered_sock = self.conn.sock  # None when the answer closed the connection
+        return response
+
+    def _reconnect(self):
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self._answered_sock = None
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -188,7 +188,38 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
           "JWT_SECRET", "ADMIN_RATE_LIMIT_PER_MINUTE", "LLM_PROVIDER", "GEMINI_API_KEY",
           "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND", "DATA_DIR",
           "LOGIN_FAILURES_PER_WINDOW", "LOGIN_FAILURE_WINDOW_SECONDS", "REGISTRATIONS_PER_HOUR",
-          "PASSWORD_HASH_QUEUE"}) {
+          "PASSWORD_HASH_QUEUE", "MAX_CONNECTIONS", "BODY_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS",
+          "TRUSTED_PROXIES"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
+}
+
+TEST(Config, ConnectionLimitsAndTimeouts) {
+    const auto d = load({});
+    EXPECT_EQ(d.max_connections, 0u);  // sized to the file limit at start-up
+    EXPECT_EQ(d.body_timeout_s, 30);
+    EXPECT_EQ(d.write_timeout_s, 30);
+    EXPECT_TRUE(d.trusted_proxies.empty());
+    const auto s = load(
+        {{"MAX_CONNECTIONS", "20"}, {"BODY_TIMEOUT_SECONDS", "5"}, {"WRITE_TIMEOUT_SECONDS", "7"}});
+    EXPECT_EQ(s.max_connections, 20u);
+    EXPECT_EQ(s.body_timeout_s, 5);
+    EXPECT_EQ(s.write_timeout_s, 7);
+    EXPECT_NE(error_of({{"MAX_CONNECTIONS", "-1"}}).find("MAX_CONNECTIONS"), std::string::npos);
+    EXPECT_NE(error_of({{"BODY_TIMEOUT_SECONDS", "0"}}).find("BODY_TIMEOUT_SECONDS"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"WRITE_TIMEOUT_SECONDS", "x"}}).find("WRITE_TIMEOUT_SECONDS"),
+              std::string::npos);
+}
+
+TEST(Config, TrustedProxies) {
+    const auto s = load({{"TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,fd00::/8"}});
+    ASSERT_EQ(s.trusted_proxies.size(), 3u);
+    EXPECT_TRUE(s.trusted_proxies[0].contains(*confidant::http::IpAddress::parse("10.9.8.7")));
+    EXPECT_TRUE(s.trusted_proxies[2].contains(*confidant::http::IpAddress::parse("fd00::1")));
+    const auto e = error_of({{"TRUSTED_PROXIES", "10.0.0.0/8, lb.internal"}});
+    EXPECT_EQ(e.rfind("TRUSTED_PROXIES:", 0), 0u) << e;
+    EXPECT_NE(e.find("lb.internal"), std::string::npos) << e;
+    EXPECT_NE(error_of({{"TRUSTED_PROXIES", "10.0.0.0/40"}}).find("TRUSTED_PROXIES"),
+              std::string::npos);
 }
