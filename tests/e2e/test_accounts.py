@@ -70,6 +70,21 @@ class AddressLimits(ServerTestCase):
         self.assertEqual(login(c, "someone", "x" * 129).status, 400)
 
 
+class BehindATrustedProxy(ServerTestCase):
+    env = {"LOGIN_FAILURES_PER_WINDOW": "2", "TRUSTED_PROXIES": "127.0.0.1"}
+
+    def test_limits_key_on_the_forwarded_client(self):
+        c = self.client()
+
+        def attempt(client_ip):
+            return c.post("/v1/auth/login", {"username": unique_name("who"), "password": "guess-guess"},
+                          headers={"X-Forwarded-For": f"{client_ip}, 127.0.0.1"}).status
+
+        self.assertEqual([attempt("198.51.100.7"), attempt("198.51.100.7")], [401, 401])
+        self.assertEqual(attempt("198.51.100.7"), 429)
+        self.assertEqual(attempt("198.51.100.8"), 401)  # another client behind the same proxy
+
+
 class PasswordQueue(ServerTestCase):
     # Real argon2id cost (64 MiB, 2 passes), two hashing threads, one job allowed to wait.
     env = {"PASSWORD_HASH_PROFILE": "interactive", "PASSWORD_HASH_QUEUE": "1",
