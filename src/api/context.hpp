@@ -32,6 +32,10 @@ class MetricsRegistry;
 namespace confidant::domain {
 class Chat;
 }  // namespace confidant::domain
+namespace confidant::queue {
+class Queue;
+class WorkerPool;
+}  // namespace confidant::queue
 
 namespace confidant::api {
 
@@ -47,6 +51,9 @@ struct Services {
     cache::Cache* cache = nullptr;
     llm::ResilientProvider* llm = nullptr;
     obs::MetricsRegistry* metrics = nullptr;
+    /// The job queue, and this process's workers (null in a process without workers).
+    queue::Queue* queue = nullptr;
+    queue::WorkerPool* workers = nullptr;
     /// Tokens that verified recently (token → "user id:exp"), so a client's next request skips
     /// the HMAC and JSON work. Null = verify every time.
     cache::LocalCache* token_cache = nullptr;
@@ -76,5 +83,6 @@ void add_ops_routes(http::Router& r, Services& s);
 void add_chat_routes(http::Router& r, Services& s);
 void add_openai_routes(http::Router& r, Services& s);
 void add_admin_routes(http::Router& r, Services& s);
+void add_job_routes(http::Router& r, Services& s);
 
 }  // namespace confidant::api

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,6 +34,9 @@
 #include "obs/metrics.hpp"
 #include "ratelimit/local_rate_limiter.hpp"
 #include "auth/secret_file.hpp"
+#include "queue/basic_jobs.hpp"
+#include "queue/db/db_queue.hpp"
+#include "queue/workers.hpp"
 #include "storage/instrumented_database.hpp"
 #include "storage/sqlite/sqlite_database.hpp"
 
@@ -88,6 +92,9 @@ struct App::Parts {
     }
 
     void build_services();
+    /// The queue, and (with `with_workers`) this process's workers and their job types.
+    void build_queue(bool with_workers);
+    static std::string worker_id();
 
     const config::Settings& settings;
     std::size_t threads;
@@ -112,6 +119,8 @@ struct App::Parts {
     std::unique_ptr<llm::ResilientProvider> llm;
     std::unique_ptr<domain::Users> users;
     std::unique_ptr<domain::Chat> chat;
+    std::unique_ptr<queue::DbQueue> queue;
+    std::unique_ptr<queue::WorkerPool> workers;
 
     obs::MetricsRegistry metrics;
     api::Services services;
@@ -221,7 +230,7 @@ void App::Parts::build_services() {
             auto st = co_await cache->stats();
             out.emplace_back("cache", st.status == "active" ? "ok" : st.status);
         }
-        out.emplace_back("queue", "not_configured");
+        out.emplace_back("queue", queue ? "ok" : "not_configured");
         const auto breakers = llm->breakers();
         out.emplace_back("llm", breakers.empty() || breakers.front().state == "closed"
                                     ? "ok"
@@ -235,6 +244,35 @@ void App::Parts::build_services() {
     api::add_chat_routes(router, services);
     api::add_openai_routes(router, services);
     api::add_admin_routes(router, services);
+    api::add_job_routes(router, services);
+}
+
+void App::Parts::build_queue(bool with_workers) {
+    const auto& s = settings;
+    queue = std::make_unique<queue::DbQueue>(db);
+    services.queue = queue.get();
+    if (!with_workers) {
+        return;
+    }
+    queue::WorkerSettings ws;
+    ws.worker_id = worker_id();
+    ws.concurrency = s.worker_concurrency != 0
+                         ? s.worker_concurrency
+                         : 4 * std::max(1u, std::thread::hardware_concurrency());
+    workers = std::make_unique<queue::WorkerPool>(ioc.get_executor(), *queue, ws);
+    workers->add(queue::JobType{.type = "noop", .handler = std::make_shared<queue::NoopJob>()});
+    if (s.queue_record_file) {
+        workers->add(queue::JobType{
+            .type = "record", .handler = std::make_shared<queue::RecordJob>(*s.queue_record_file)});
+    }
+    queue->on_notify([w = workers.get()] { w->notify(); });
+    services.workers = workers.get();
+}
+
+std::string App::Parts::worker_id() {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    return std::string(host) + ":" + std::to_string(::getpid());
 }
 
 App::App(const config::Settings& settings) : parts_(std::make_unique<Parts>(settings)) {}
@@ -321,6 +359,7 @@ int App::serve() {
     const int version = p.run_sync(p.db.migrate());
     spdlog::info("database {} at schema version {}", config::redact_url(s.database_url), version);
     p.build_services();
+    p.build_queue(true);
     if (s.admin_username && s.admin_password) {
         p.run_sync(p.users->ensure_admin(*s.admin_username, *s.admin_password));
     }
@@ -328,6 +367,9 @@ int App::serve() {
     http::HttpMetrics http_metrics(p.router);
     p.metrics.add([&http_metrics](std::string& out) { http_metrics.render(out); });
     p.metrics.add([&p](std::string& out) { p.db.render(out); });
+    if (p.workers) {
+        p.metrics.add([&p](std::string& out) { p.workers->render_metrics(out); });
+    }
     add_collectors(p.metrics, p.local_cache.get(), p.llm.get(), p.redis.get());
 
     http::ServerSettings hs;
@@ -351,6 +393,9 @@ int App::serve() {
     http::Server server(contexts, hs, p.router, http_metrics);
     const auto port = server.listen();
     server.start();
+    if (p.workers) {
+        p.workers->start();
+    }
     spdlog::info(
         "confidant {} listening on {}:{} ({} I/O threads, at most {} connections, LLM provider "
         "{}, cache {})",
@@ -389,6 +434,9 @@ int App::serve() {
             p.ioc,
             [&]() -> Task<void> {
                 co_await server.drain();
+                if (p.workers) {
+                    co_await p.workers->drain();
+                }
                 if (p.redis) {
                     co_await p.redis->close();
                 }

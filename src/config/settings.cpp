@@ -375,7 +375,8 @@ Settings load(const Environment& env) {
     r.integer("CHAT_HISTORY_RETENTION_DAYS", s.chat_history_retention_days, 1, 36500);
 
     r.one_of("QUEUE_BACKEND", s.queue_backend, {"db", "redis"});
-    r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 1, 1024);
+    r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 0, 4096);
+    r.optional_string("QUEUE_RECORD_FILE", s.queue_record_file);
     r.one_of("TTS_PROVIDER", s.tts_provider, {"espeak", "gemini"});
 
     r.one_of("LOG_LEVEL", s.log_level, {"trace", "debug", "info", "warn", "error"});

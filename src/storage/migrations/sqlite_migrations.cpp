@@ -83,11 +83,56 @@ DROP INDEX idx_chat_history_user_role_created;
 DROP INDEX idx_chat_history_user_created;
 )sql";
 
+// The job queue (QUEUE_BACKEND=db): times in milliseconds. A job is claimed by leasing it
+// (lease_until) under a fence that grows with every claim, so a worker whose lease was taken
+// over cannot finish it. Finished jobs stay until keep_until (their result's TTL; dead ones
+// longer, as the dead-letter list). Audio made by TTS jobs is owned by the job's user.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE jobs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    type         TEXT    NOT NULL,
+    queue        TEXT    NOT NULL DEFAULT 'default',
+    payload      TEXT    NOT NULL DEFAULT '{}',
+    priority     INTEGER NOT NULL DEFAULT 0,
+    user_id      INTEGER NULL REFERENCES users (id) ON DELETE CASCADE,
+    status       TEXT    NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 5,
+    run_at       INTEGER NOT NULL,
+    unique_key   TEXT    NULL,
+    unique_until INTEGER NULL,
+    fence        INTEGER NOT NULL DEFAULT 0,
+    lease_owner  TEXT    NULL,
+    lease_until  INTEGER NULL,
+    result       TEXT    NULL,
+    error        TEXT    NULL,
+    created_at   INTEGER NOT NULL,
+    started_at   INTEGER NULL,
+    finished_at  INTEGER NULL,
+    keep_until   INTEGER NULL
+);
+CREATE INDEX idx_jobs_ready ON jobs (priority, run_at, id) WHERE status IN ('queued', 'failed');
+CREATE INDEX idx_jobs_running ON jobs (user_id, lease_until) WHERE status = 'running';
+CREATE UNIQUE INDEX idx_jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL;
+CREATE INDEX idx_jobs_status ON jobs (status, id);
+CREATE INDEX idx_jobs_keep_until ON jobs (keep_until) WHERE keep_until IS NOT NULL;
+
+CREATE TABLE audio (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    file        TEXT    NOT NULL,
+    bytes       INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "users_and_chat_history", kV1},
     Migration{2, "idempotency_keys", kV2},
     Migration{3, "chat_history_quota_index", kV3},
     Migration{4, "usage_counters_and_idempotency_reservations", kV4},
+    Migration{5, "jobs_and_audio", kV5},
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 #include <type_traits>
 #include <variant>
 
+#include "storage/ops/audio.hpp"
 #include "storage/ops/idempotency.hpp"
+#include "storage/ops/jobs.hpp"
 #include "storage/ops/messages.hpp"
 #include "storage/ops/usage.hpp"
 #include "storage/ops/users.hpp"
@@ -25,7 +27,14 @@ using AllOps = OpList<ops::CreateUser, ops::FindUser, ops::FindUserByName, ops::
                       ops::History, ops::LoadTurnContext, ops::DeleteHistory,
                       ops::PurgeMessagesBefore, ops::ReserveIdempotencyKey,
                       ops::ReleaseIdempotencyKey, ops::PurgeIdempotencyBefore, ops::UsageOn,
-                      ops::PurgeUsageBefore>;
+                      ops::PurgeUsageBefore,
+                      // jobs
+                      ops::EnqueueJob, ops::FindJob, ops::ClaimJobs, ops::RenewLeases,
+                      ops::FinishJob, ops::ReleaseJob, ops::RescueExpiredJobs, ops::CancelJob,
+                      ops::RetryJob, ops::DeleteJob, ops::ListJobs, ops::CountJobs,
+                      ops::PurgeFinishedJobs,
+                      // audio
+                      ops::StoreAudio, ops::FindAudio>;
 
 using AnyOp = AllOps::AnyOp;
 using AnyResult = AllOps::AnyResult;

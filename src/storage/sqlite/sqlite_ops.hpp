@@ -31,6 +31,25 @@ ops::ReserveIdempotencyKey::Result run(Connection& c, const ops::ReserveIdempote
 ops::ReleaseIdempotencyKey::Result run(Connection& c, const ops::ReleaseIdempotencyKey& op);
 ops::PurgeIdempotencyBefore::Result run(Connection& c, const ops::PurgeIdempotencyBefore& op);
 
+// jobs (sqlite_jobs.cpp)
+ops::EnqueueJob::Result run(Connection& c, const ops::EnqueueJob& op);
+ops::FindJob::Result run(Connection& c, const ops::FindJob& op);
+ops::ClaimJobs::Result run(Connection& c, const ops::ClaimJobs& op);
+ops::RenewLeases::Result run(Connection& c, const ops::RenewLeases& op);
+ops::FinishJob::Result run(Connection& c, const ops::FinishJob& op);
+ops::ReleaseJob::Result run(Connection& c, const ops::ReleaseJob& op);
+ops::RescueExpiredJobs::Result run(Connection& c, const ops::RescueExpiredJobs& op);
+ops::CancelJob::Result run(Connection& c, const ops::CancelJob& op);
+ops::RetryJob::Result run(Connection& c, const ops::RetryJob& op);
+ops::DeleteJob::Result run(Connection& c, const ops::DeleteJob& op);
+ops::ListJobs::Result run(Connection& c, const ops::ListJobs& op);
+ops::CountJobs::Result run(Connection& c, const ops::CountJobs& op);
+ops::PurgeFinishedJobs::Result run(Connection& c, const ops::PurgeFinishedJobs& op);
+
+// audio (sqlite_jobs.cpp)
+ops::StoreAudio::Result run(Connection& c, const ops::StoreAudio& op);
+ops::FindAudio::Result run(Connection& c, const ops::FindAudio& op);
+
 /// Runs every operation of `tx` on `c` in order, storing the results in `tx`. The caller owns
 /// the surrounding transaction (or savepoint).
 inline void run_all(Connection& c, storage::Transaction& tx) {
