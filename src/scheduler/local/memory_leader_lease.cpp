@@ -1,0 +1,38 @@
+#include "scheduler/local/memory_leader_lease.hpp"
+
+namespace confidant::scheduler {
+
+std::string MemoryLeaseBoard::holder() const {
+    std::lock_guard lock(mutex_);
+    return clock_.steady_now() < expires_ ? holder_ : std::string();
+}
+
+Task<bool> MemoryLeaderLease::acquire_or_renew() {
+    std::lock_guard lock(board_.mutex_);
+    if (unreachable_) {
+        co_return false;
+    }
+    const auto now = board_.clock_.steady_now();
+    const bool free = board_.holder_.empty() || now >= board_.expires_;
+    if (!free && board_.holder_ != holder_) {
+        co_return false;
+    }
+    board_.holder_ = holder_;
+    board_.expires_ = now + period_;
+    co_return true;
+}
+
+Task<void> MemoryLeaderLease::release() {
+    std::lock_guard lock(board_.mutex_);
+    if (!unreachable_ && board_.holder_ == holder_) {
+        board_.holder_.clear();
+    }
+    co_return;
+}
+
+void MemoryLeaderLease::set_unreachable(bool unreachable) {
+    std::lock_guard lock(board_.mutex_);
+    unreachable_ = unreachable;
+}
+
+}  // namespace confidant::scheduler
