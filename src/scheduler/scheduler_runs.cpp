@@ -56,9 +56,11 @@ Task<void> Scheduler::Impl::start_run(JobSlot& job, TimePoint tick, bool manual)
     job.state.last_status = RunStatus::running;
     job.state.last_instance_id = settings.instance_id;
     job.state.next_run_time = next;
+    // A named value, not a braced temporary inside co_await: GCC 12 destroys such temporaries
+    // twice.
+    const RunStarted started{job.spec.id, tick, now, settings.instance_id, next};
     try {
-        co_await store.run_started(
-            RunStarted{job.spec.id, tick, now, settings.instance_id, next});
+        co_await store.run_started(started);
     } catch (const std::exception& e) {
         // The tick is claimed: running it without a stored start beats not running it.
         spdlog::warn("scheduler: job {}: storing the start of a run failed: {}", job.spec.id,
@@ -128,10 +130,11 @@ Task<void> Scheduler::Impl::finish_run(std::shared_ptr<Impl> self, std::size_t i
         s.last_error = message;
     }
     s.next_run_time = next;
+    const RunFinished finished{job.spec.id, run->ctx.scheduled_time, run->ctx.started_at,
+                               status,      duration,               message,
+                               next};
     try {
-        co_await self->store.run_finished(RunFinished{job.spec.id, run->ctx.scheduled_time,
-                                                      run->ctx.started_at, status, duration,
-                                                      message, next});
+        co_await self->store.run_finished(finished);
     } catch (const std::exception& e) {
         spdlog::warn("scheduler: job {}: storing the end of a run failed: {}", job.spec.id,
                      e.what());
