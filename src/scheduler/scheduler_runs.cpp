@@ -66,7 +66,7 @@ Task<void> Scheduler::Impl::start_run(JobSlot& job, TimePoint tick, bool manual)
         spdlog::warn("scheduler: job {}: storing the start of a run failed: {}", job.spec.id,
                      e.what());
     }
-    spdlog::info("scheduler: job {} started (tick {}{})", job.spec.id, at(tick),
+    spdlog::debug("scheduler: job {} started (tick {}{})", job.spec.id, at(tick),
                  manual ? ", run now" : "");
 
     const std::size_t index = static_cast<std::size_t>(&job - jobs.data());

@@ -7,6 +7,11 @@ std::string MemoryLeaseBoard::holder() const {
     return clock_.steady_now() < expires_ ? holder_ : std::string();
 }
 
+std::chrono::steady_clock::time_point MemoryLeaseBoard::expires_at() const {
+    std::lock_guard lock(mutex_);
+    return expires_;
+}
+
 Task<bool> MemoryLeaderLease::acquire_or_renew() {
     std::lock_guard lock(board_.mutex_);
     if (unreachable_) {

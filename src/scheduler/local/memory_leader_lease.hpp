@@ -18,6 +18,8 @@ class MemoryLeaseBoard {
 
     /// The current holder, or empty when the lease is free or expired.
     std::string holder() const;
+    /// When the current lease expires (steady time of the clock).
+    std::chrono::steady_clock::time_point expires_at() const;
 
   private:
     friend class MemoryLeaderLease;
