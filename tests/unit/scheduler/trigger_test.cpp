@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "scheduler/job_catalog.hpp"
 #include "time_util.hpp"
 
 namespace confidant::scheduler {
@@ -86,6 +87,14 @@ TEST(Trigger, RejectsBadSchedules) {
     EXPECT_EQ(schedule_error("0 3 * * 9"), "day-of-week: 9 is out of range 0..7");
     EXPECT_EQ(schedule_error("on"),
               "cron: expected 5 fields (minute hour day-of-month month day-of-week), got 1");
+}
+
+TEST(Trigger, EveryCatalogDefaultParses) {
+    for (const auto& j : kJobCatalog) {
+        EXPECT_TRUE(parse_schedule(j.default_schedule).has_value()) << j.id;
+    }
+    EXPECT_EQ(schedule(std::string(kJobCatalog[0].default_schedule)).to_string(),
+              "cron 0 3 * * *");
 }
 
 }  // namespace
