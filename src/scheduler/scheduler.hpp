@@ -66,6 +66,8 @@ struct SchedulerStatus {
 /// - State: every start, end, skip and miss goes to the StateStore; after a restart or a
 ///   leader change the new leader continues from the stored last tick.
 ///
+/// What holds when the database or Redis is unreachable: docs/scheduler.md.
+///
 /// Threads: every public call may come from any thread; the work happens on an internal strand
 /// of `executor`, and each run on a strand of its own, so nothing blocks an I/O thread and
 /// runs of different jobs proceed in parallel. The clock, claims, state store and lease are

@@ -93,18 +93,18 @@ Task<void> Scheduler::Impl::maintain_lease() {
         spdlog::warn("scheduler: the leader lease could not be acquired or renewed: {}", e.what());
     }
     const auto period = lease.period();
-    if (phase != Phase::running) {
-        co_return;
-    }
     if (ok) {
         // Counted from before the call: the backend's expiry is at least that late.
         lease_valid_until = began + period * 9 / 10;
         next_lease_attempt = began + period / 3;
+        // Set even if stop() began meanwhile, so that it releases the lease.
         if (!leader) {
             leader = true;
-            spdlog::info("scheduler: instance {} is now the leader", settings.instance_id);
-            // Another leader may have run ticks meanwhile: continue from the stored state.
-            co_await reload_state();
+            if (phase == Phase::running) {
+                spdlog::info("scheduler: instance {} is now the leader", settings.instance_id);
+                // Another leader may have run ticks meanwhile: continue from the stored state.
+                co_await reload_state();
+            }
         }
         co_return;
     }
