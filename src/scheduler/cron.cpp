@@ -33,8 +33,8 @@ constexpr FieldSpec kMinute{"minute", 0, 59};
 constexpr FieldSpec kHour{"hour", 0, 23};
 constexpr FieldSpec kDayOfMonth{"day-of-month", 1, 31};
 constexpr FieldSpec kMonth{"month", 1, 12, kMonthNames.data(), kMonthNames.size(), 1, "month"};
-constexpr FieldSpec kDayOfWeek{"day-of-week", 0, 7, kWeekdayNames.data(), kWeekdayNames.size(), 0,
-                               "weekday"};
+constexpr FieldSpec kDayOfWeek{"day-of-week",        0, 7,        kWeekdayNames.data(),
+                               kWeekdayNames.size(), 0, "weekday"};
 
 Error field_error(const FieldSpec& spec, std::string message) {
     return make_error(ErrorCode::bad_request, fmt::format("{}: {}", spec.name, message));
@@ -74,8 +74,8 @@ Result<int> parse_value(const FieldSpec& spec, std::string_view s) {
         // More than 3 digits is out of every field's range; avoids overflow on long inputs.
         const int v = s.size() > 3 ? 1000 : std::stoi(std::string(s));
         if (v < spec.low || v > spec.high) {
-            return field_error(spec, fmt::format("{} is out of range {}..{}", s, spec.low,
-                                                 spec.high));
+            return field_error(spec,
+                               fmt::format("{} is out of range {}..{}", s, spec.low, spec.high));
         }
         return v;
     }
@@ -85,8 +85,8 @@ Result<int> parse_value(const FieldSpec& spec, std::string_view s) {
         }
     }
     if (spec.name_count > 0) {
-        return field_error(spec, fmt::format("'{}' is neither a number nor a {} name", s,
-                                             spec.name_kind));
+        return field_error(
+            spec, fmt::format("'{}' is neither a number nor a {} name", s, spec.name_kind));
     }
     return field_error(spec, fmt::format("'{}' is not a number", s));
 }
@@ -157,7 +157,8 @@ Result<std::uint64_t> parse_field(const FieldSpec& spec, std::string_view text) 
     std::size_t start = 0;
     for (;;) {
         const auto comma = text.find(',', start);
-        const auto item = text.substr(start, comma == std::string_view::npos ? comma : comma - start);
+        const auto item =
+            text.substr(start, comma == std::string_view::npos ? comma : comma - start);
         auto bits = parse_item(spec, item);
         if (!bits) {
             return bits.error();

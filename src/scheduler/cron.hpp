@@ -42,13 +42,13 @@ class CronExpr {
     CronExpr() = default;
     bool day_matches(int year, unsigned month, unsigned day) const;
 
-    std::uint64_t minutes_ = 0;  ///< bit m: minute m (0..59)
-    std::uint32_t hours_ = 0;    ///< bit h: hour h (0..23)
-    std::uint32_t days_ = 0;     ///< bit d: day of month d (1..31)
-    std::uint32_t months_ = 0;   ///< bit m: month m (1..12)
-    std::uint32_t weekdays_ = 0; ///< bit w: weekday w (0..6, Sunday = 0)
-    bool dom_star_ = false;      ///< the day-of-month field starts with `*`
-    bool dow_star_ = false;      ///< the day-of-week field starts with `*`
+    std::uint64_t minutes_ = 0;   ///< bit m: minute m (0..59)
+    std::uint32_t hours_ = 0;     ///< bit h: hour h (0..23)
+    std::uint32_t days_ = 0;      ///< bit d: day of month d (1..31)
+    std::uint32_t months_ = 0;    ///< bit m: month m (1..12)
+    std::uint32_t weekdays_ = 0;  ///< bit w: weekday w (0..6, Sunday = 0)
+    bool dom_star_ = false;       ///< the day-of-month field starts with `*`
+    bool dow_star_ = false;       ///< the day-of-week field starts with `*`
     std::string text_;
 };
 

@@ -58,13 +58,13 @@ struct JobState {
     std::optional<TimePoint> last_run_time;  ///< start of the latest run
     std::optional<RunStatus> last_status;
     std::chrono::milliseconds last_duration{0};
-    std::string last_error;  ///< empty after a success
+    std::string last_error;                  ///< empty after a success
     std::optional<TimePoint> next_run_time;  ///< as computed by the instance that wrote last
-    std::string last_instance_id;           ///< the instance of the latest run
-    std::uint64_t runs = 0;      ///< finished runs (any outcome)
-    std::uint64_t failures = 0;  ///< runs that failed or timed out
-    std::uint64_t skipped = 0;   ///< ticks skipped because the previous run was still going
-    std::uint64_t missed = 0;    ///< ticks (coalesced) found later than the misfire grace
+    std::string last_instance_id;            ///< the instance of the latest run
+    std::uint64_t runs = 0;                  ///< finished runs (any outcome)
+    std::uint64_t failures = 0;              ///< runs that failed or timed out
+    std::uint64_t skipped = 0;  ///< ticks skipped because the previous run was still going
+    std::uint64_t missed = 0;   ///< ticks (coalesced) found later than the misfire grace
 };
 
 }  // namespace confidant::scheduler

@@ -110,8 +110,7 @@ Task<SchedulerStatus> do_status(std::shared_ptr<Impl> self) {
     try {
         stored = co_await self->store.load_all();
     } catch (const std::exception& e) {
-        spdlog::warn("scheduler: status from this instance's view, the store failed: {}",
-                     e.what());
+        spdlog::warn("scheduler: status from this instance's view, the store failed: {}", e.what());
     }
     const auto now = self->clock.system_now();
     for (const auto& job : self->jobs) {
@@ -200,8 +199,8 @@ const char* to_string(RunStatus status) noexcept {
     return "failed";
 }
 
-Scheduler::Impl::Impl(asio::any_io_executor ex, SchedulerSettings s, const Clock& c,
-                      TickClaims& tc, StateStore& ss, LeaderLease& ll)
+Scheduler::Impl::Impl(asio::any_io_executor ex, SchedulerSettings s, const Clock& c, TickClaims& tc,
+                      StateStore& ss, LeaderLease& ll)
     : executor(ex),
       strand(asio::make_strand(ex)),
       settings(std::move(s)),
@@ -237,8 +236,7 @@ std::optional<TimePoint> Scheduler::Impl::next_run_time(const JobSlot& job, Time
 }
 
 Scheduler::Scheduler(boost::asio::any_io_executor executor, SchedulerSettings settings,
-                     const Clock& clock, TickClaims& claims, StateStore& state,
-                     LeaderLease& lease)
+                     const Clock& clock, TickClaims& claims, StateStore& state, LeaderLease& lease)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(settings), clock, claims, state,
                                    lease)) {}
 

@@ -75,8 +75,8 @@ struct SchedulerStatus {
 /// returns nothing touches them, even a run that ignored cancellation).
 class Scheduler {
   public:
-    Scheduler(boost::asio::any_io_executor executor, SchedulerSettings settings,
-              const Clock& clock, TickClaims& claims, StateStore& state, LeaderLease& lease);
+    Scheduler(boost::asio::any_io_executor executor, SchedulerSettings settings, const Clock& clock,
+              TickClaims& claims, StateStore& state, LeaderLease& lease);
     /// Without stop(): cancels the loop and the runs without waiting.
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;

@@ -20,9 +20,7 @@ milliseconds follower_interval(milliseconds period) {
 constexpr milliseconds kClaimRetry{1000};
 constexpr hours kPruneEvery{1};
 
-std::string at(TimePoint t) {
-    return format_rfc3339(floor<seconds>(t).time_since_epoch().count());
-}
+std::string at(TimePoint t) { return format_rfc3339(floor<seconds>(t).time_since_epoch().count()); }
 
 /// The latest tick of `trigger` in (after, now] that is at or after `not_before`.
 std::optional<TimePoint> latest_tick(const Trigger& trigger, TimePoint after, TimePoint not_before,
@@ -178,8 +176,8 @@ Task<void> Scheduler::Impl::poll_job(JobSlot& job, TimePoint now) {
     if (!leads_now()) {
         // The lease lapsed while the claim was in flight: a new leader may have run a later
         // tick that covers this one, so running it could run the work twice.
-        spdlog::warn("scheduler: job {}: tick {} claimed as the lease lapsed; not run",
-                     job.spec.id, at(*tick));
+        spdlog::warn("scheduler: job {}: tick {} claimed as the lease lapsed; not run", job.spec.id,
+                     at(*tick));
         co_await record_passed(job, *tick, TickPassed::missed, now);
         co_return;
     }

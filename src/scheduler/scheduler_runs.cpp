@@ -67,7 +67,7 @@ Task<void> Scheduler::Impl::start_run(JobSlot& job, TimePoint tick, bool manual)
                      e.what());
     }
     spdlog::debug("scheduler: job {} started (tick {}{})", job.spec.id, at(tick),
-                 manual ? ", run now" : "");
+                  manual ? ", run now" : "");
 
     const std::size_t index = static_cast<std::size_t>(&job - jobs.data());
     auto self = shared_from_this();
@@ -95,8 +95,8 @@ Task<void> Scheduler::Impl::finish_run(std::shared_ptr<Impl> self, std::size_t i
         co_return;
     }
     const auto now = self->clock.system_now();
-    const auto duration =
-        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(now - run->ctx.started_at));
+    const auto duration = std::max(
+        milliseconds(0), std::chrono::duration_cast<milliseconds>(now - run->ctx.started_at));
     RunStatus status = RunStatus::succeeded;
     std::string message;
     if (run->timed_out) {
@@ -130,9 +130,8 @@ Task<void> Scheduler::Impl::finish_run(std::shared_ptr<Impl> self, std::size_t i
         s.last_error = message;
     }
     s.next_run_time = next;
-    const RunFinished finished{job.spec.id, run->ctx.scheduled_time, run->ctx.started_at,
-                               status,      duration,               message,
-                               next};
+    const RunFinished finished{
+        job.spec.id, run->ctx.scheduled_time, run->ctx.started_at, status, duration, message, next};
     try {
         co_await self->store.run_finished(finished);
     } catch (const std::exception& e) {

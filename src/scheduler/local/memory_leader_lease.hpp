@@ -34,8 +34,7 @@ class MemoryLeaseBoard {
 /// outlive it. Thread-safe; calls complete without waiting.
 class MemoryLeaderLease final : public LeaderLease {
   public:
-    MemoryLeaderLease(MemoryLeaseBoard& board, std::string holder,
-                      std::chrono::milliseconds period)
+    MemoryLeaderLease(MemoryLeaseBoard& board, std::string holder, std::chrono::milliseconds period)
         : board_(board), holder_(std::move(holder)), period_(period) {}
 
     Task<bool> acquire_or_renew() override;

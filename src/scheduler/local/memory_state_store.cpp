@@ -57,8 +57,8 @@ Task<void> MemoryStateStore::run_finished(const RunFinished& run) {
     co_return;
 }
 
-Task<void> MemoryStateStore::tick_passed(const std::string& job_id, TimePoint tick,
-                                         TickPassed why, std::optional<TimePoint> next_run_time) {
+Task<void> MemoryStateStore::tick_passed(const std::string& job_id, TimePoint tick, TickPassed why,
+                                         std::optional<TimePoint> next_run_time) {
     std::lock_guard lock(mutex_);
     check();
     auto& s = row(job_id);

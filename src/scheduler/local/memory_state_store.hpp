@@ -28,7 +28,7 @@ class MemoryStateStore final : public StateStore {
 
   private:
     JobState& row(const std::string& job_id);  // mutex_ held
-    void check() const;                         // mutex_ held
+    void check() const;                        // mutex_ held
 
     mutable std::mutex mutex_;
     std::map<std::string, JobState> rows_;

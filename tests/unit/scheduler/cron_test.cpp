@@ -147,21 +147,22 @@ TEST(Cron, NextAgreesWithAMinuteByMinuteSearch) {
         const std::string text = pick(minutes) + " " + pick(hours) + " " + pick(doms) + " " +
                                  pick(months) + " " + pick(dows);
         const CronExpr e = cron(text);
-        TimePoint from = utc(2023, 1, 1) + std::chrono::minutes(
-                                               std::uniform_int_distribution<int>(0, 800'000)(rng));
+        TimePoint from = utc(2023, 1, 1) +
+                         std::chrono::minutes(std::uniform_int_distribution<int>(0, 800'000)(rng));
         for (int step = 0; step < 3; ++step) {
             const auto got = e.next_after(from);
             if (!got) {  // e.g. "31 2": then no day in the next 8 years may match
                 for (int d = 0; d < 8 * 366; ++d) {
-                    const auto day = std::chrono::floor<std::chrono::days>(from) +
-                                     std::chrono::days(d);
+                    const auto day =
+                        std::chrono::floor<std::chrono::days>(from) + std::chrono::days(d);
                     for (int m = 0; m < 24 * 60; m += 1) {
                         ASSERT_FALSE(e.matches(day + std::chrono::minutes(m))) << text;
                     }
                 }
                 break;
             }
-            TimePoint want = std::chrono::floor<std::chrono::minutes>(from) + std::chrono::minutes(1);
+            TimePoint want =
+                std::chrono::floor<std::chrono::minutes>(from) + std::chrono::minutes(1);
             while (!e.matches(want)) {
                 want += std::chrono::minutes(1);
             }
@@ -171,9 +172,7 @@ TEST(Cron, NextAgreesWithAMinuteByMinuteSearch) {
     }
 }
 
-TEST(Cron, TextIsNormalised) {
-    EXPECT_EQ(cron("  0   3 *\t* *  ").text(), "0 3 * * *");
-}
+TEST(Cron, TextIsNormalised) { EXPECT_EQ(cron("  0   3 *\t* *  ").text(), "0 3 * * *"); }
 
 TEST(Cron, InvalidMinute) {
     EXPECT_EQ(parse_error("60 * * * *"), "minute: 60 is out of range 0..59");

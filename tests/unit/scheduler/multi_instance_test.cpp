@@ -28,9 +28,9 @@ struct Cluster {
         for (int i = 0; i < instances; ++i) {
             const std::string id(1, static_cast<char>('a' + i));
             leases.push_back(std::make_unique<MemoryLeaderLease>(board, id, lease_period));
-            nodes.push_back(&h.make(
-                id, {job("beat", Trigger::every(1s), test::recording(calls), 10s, 30s)},
-                leases.back().get()));
+            nodes.push_back(
+                &h.make(id, {job("beat", Trigger::every(1s), test::recording(calls), 10s, 30s)},
+                        leases.back().get()));
         }
         for (auto* n : nodes) {
             h.start(*n);
@@ -172,9 +172,8 @@ TEST(SchedulerCluster, AnotherInstanceTakesOverWithinOneLeasePeriod) {
     ASSERT_TRUE(takeover.has_value()) << "nobody took over";
     EXPECT_GE(*takeover, expiry) << "taken over before the old lease expired";
     EXPECT_LE(*takeover - missed_renewal, period)
-        << "took " << std::chrono::duration_cast<std::chrono::milliseconds>(*takeover -
-                                                                            missed_renewal)
-                          .count()
+        << "took "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(*takeover - missed_renewal).count()
         << " ms after the first missed renewal";
     const std::string new_id = c.board.holder();
     EXPECT_TRUE(c.h.status(*c.node(new_id)).leader);

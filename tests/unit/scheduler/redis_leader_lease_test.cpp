@@ -121,10 +121,10 @@ TEST(RedisLeaderLease, TwoSchedulersOnOneRedisLeaseRunEachTickOnce) {
     RedisLeaderLease lease_a(pool_a, "a", 30s);
     RedisLeaderLease lease_b(pool_b, "b", 30s);
     test::Calls calls;
-    auto& a = h.make("a", {test::job("beat", Trigger::every(1s), test::recording(calls))},
-                     &lease_a);
-    auto& b = h.make("b", {test::job("beat", Trigger::every(1s), test::recording(calls))},
-                     &lease_b);
+    auto& a =
+        h.make("a", {test::job("beat", Trigger::every(1s), test::recording(calls))}, &lease_a);
+    auto& b =
+        h.make("b", {test::job("beat", Trigger::every(1s), test::recording(calls))}, &lease_b);
     h.start(a);
     h.start(b);
     for (int step = 0; step < 20; ++step) {

@@ -74,17 +74,17 @@ TEST(SchedulerRestart, ATickClaimedByADeadRunIsNotRunEvenIfItsStartWasNotStored)
     EXPECT_EQ(calls.size(), 2u);  // but its claim belongs to the dead run
     EXPECT_EQ(h.claims.owner("j", utc(2025, 6, 1, 12, 0, 10)), "a");
     h.run_at(c, utc(2025, 6, 1, 12, 0, 20));
-    EXPECT_EQ(calls.ticks(), (Strings{"2025-06-01T12:00:00Z", "2025-06-01T12:00:10Z",
-                                      "2025-06-01T12:00:20Z"}));
+    EXPECT_EQ(calls.ticks(),
+              (Strings{"2025-06-01T12:00:00Z", "2025-06-01T12:00:10Z", "2025-06-01T12:00:20Z"}));
 }
 
 TEST(SchedulerRestart, TicksMissedWhileDownRunOnceWithinGraceOrCountAsMissed) {
     Harness h(utc(2025, 6, 1, 2, 0, 0));
     Calls calls;
     auto make = [&](const std::string& id) -> Scheduler& {
-        return h.make(id, {job("cleanup", *parse_schedule("0 3 * * *"), test::recording(calls),
-                               10min, 10min),
-                           job("often", Trigger::every(60s), test::recording(calls), 1min, 5min)});
+        return h.make(
+            id, {job("cleanup", *parse_schedule("0 3 * * *"), test::recording(calls), 10min, 10min),
+                 job("often", Trigger::every(60s), test::recording(calls), 1min, 5min)});
     };
     auto* s = &make("a");
     h.start(*s);
@@ -146,10 +146,10 @@ TEST(SchedulerRunNow, ConcurrentCallsRunOnceOnOneOrTwoInstances) {
     auto& b = h.make("b", {job("j", Trigger::off(), test::recording(calls))});
     h.start(a);
     h.start(b);
-    auto [r1, r2] = h.io.run([&]() -> Task<std::tuple<Result<RunNowOutcome>,
-                                                      Result<RunNowOutcome>>> {
-        co_return co_await (a.run_now("j") && b.run_now("j"));
-    }());
+    auto [r1, r2] =
+        h.io.run([&]() -> Task<std::tuple<Result<RunNowOutcome>, Result<RunNowOutcome>>> {
+            co_return co_await (a.run_now("j") && b.run_now("j"));
+        }());
     h.settle(a);
     h.settle(b);
     EXPECT_EQ(calls.size(), 1u);
@@ -158,10 +158,10 @@ TEST(SchedulerRunNow, ConcurrentCallsRunOnceOnOneOrTwoInstances) {
     EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), RunNowOutcome::already_claimed), 1);
 
     h.clock.advance(1s);
-    auto [r3, r4] = h.io.run([&]() -> Task<std::tuple<Result<RunNowOutcome>,
-                                                      Result<RunNowOutcome>>> {
-        co_return co_await (a.run_now("j") && a.run_now("j"));
-    }());
+    auto [r3, r4] =
+        h.io.run([&]() -> Task<std::tuple<Result<RunNowOutcome>, Result<RunNowOutcome>>> {
+            co_return co_await (a.run_now("j") && a.run_now("j"));
+        }());
     h.settle(a);
     EXPECT_EQ(calls.size(), 2u);
     EXPECT_EQ(*r3, RunNowOutcome::started);
@@ -171,13 +171,11 @@ TEST(SchedulerRunNow, ConcurrentCallsRunOnceOnOneOrTwoInstances) {
 TEST(SchedulerStatus, ListsEveryJobWithItsTriggerAndNextRun) {
     Harness h(utc(2025, 6, 1, 12, 2, 0));
     Calls calls;
-    auto& s = h.make("a", {job("chat_history_cleanup", *parse_schedule("0 3 * * *"),
-                               test::recording(calls)),
-                           job("cache_metrics", *parse_schedule("@every 5m"),
-                               test::recording(calls)),
-                           job("cache_warmup", Trigger::startup(), test::recording(calls)),
-                           job("partition_maintenance", Trigger::off(),
-                               test::recording(calls))});
+    auto& s = h.make(
+        "a", {job("chat_history_cleanup", *parse_schedule("0 3 * * *"), test::recording(calls)),
+              job("cache_metrics", *parse_schedule("@every 5m"), test::recording(calls)),
+              job("cache_warmup", Trigger::startup(), test::recording(calls)),
+              job("partition_maintenance", Trigger::off(), test::recording(calls))});
     h.start(s);
     h.settle(s);
     h.tick_at(s, utc(2025, 6, 1, 12, 2, 0));

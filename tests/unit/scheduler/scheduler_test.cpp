@@ -125,8 +125,8 @@ TEST(Scheduler, ManyMissedTicksCoalesceIntoOneRun) {
 TEST(Scheduler, MissedCronTicksCoalesceIntoTheLatestWithinGrace) {
     Harness h(utc(2025, 6, 1, 12, 0, 0));
     Calls calls;
-    auto& s = h.make("a", {job("j", *parse_schedule("* * * * *"), test::recording(calls), 1min,
-                               5min)});
+    auto& s =
+        h.make("a", {job("j", *parse_schedule("* * * * *"), test::recording(calls), 1min, 5min)});
     h.start(s);
     h.run_at(s, utc(2025, 6, 1, 12, 3, 10));
     EXPECT_EQ(calls.ticks(), Strings{"2025-06-01T12:03:00Z"});
@@ -184,9 +184,9 @@ TEST(Scheduler, RunPastItsTimeoutIsCancelledAndMarked) {
 TEST(Scheduler, FailedRunRecordsItsError) {
     Harness h(utc(2025, 6, 1, 12, 0, 0));
     auto& s = h.make("a", {job("boom", Trigger::every(60s), [](JobContext&) -> Task<void> {
-                               throw std::runtime_error("disk full");
-                               co_return;
-                           })});
+                         throw std::runtime_error("disk full");
+                         co_return;
+                     })});
     h.start(s);
     h.run_at(s, utc(2025, 6, 1, 12, 1, 0));
     auto j = h.job_status(s, "boom");

@@ -16,8 +16,7 @@ inline TimePoint utc(int y, unsigned mo, unsigned d, int h = 0, int mi = 0, int 
 
 /// RFC 3339, for readable assertion messages.
 inline std::string str(TimePoint t) {
-    return format_rfc3339(
-        std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count());
+    return format_rfc3339(std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count());
 }
 
 }  // namespace confidant::scheduler::test

@@ -62,8 +62,7 @@ TEST(Trigger, ParsesEveryScheduleForm) {
     EXPECT_EQ(schedule("@EVERY   15S").interval(), 15s);
     EXPECT_EQ(schedule("@Startup").kind(), Trigger::Kind::startup);
     EXPECT_EQ(schedule(" OFF ").kind(), Trigger::Kind::off);
-    EXPECT_EQ(schedule("*/5 * * * *").next_after(utc(2025, 6, 1, 12, 1)),
-              utc(2025, 6, 1, 12, 5));
+    EXPECT_EQ(schedule("*/5 * * * *").next_after(utc(2025, 6, 1, 12, 1)), utc(2025, 6, 1, 12, 5));
 }
 
 TEST(Trigger, RejectsBadSchedules) {
@@ -93,8 +92,7 @@ TEST(Trigger, EveryCatalogDefaultParses) {
     for (const auto& j : kJobCatalog) {
         EXPECT_TRUE(parse_schedule(j.default_schedule).has_value()) << j.id;
     }
-    EXPECT_EQ(schedule(std::string(kJobCatalog[0].default_schedule)).to_string(),
-              "cron 0 3 * * *");
+    EXPECT_EQ(schedule(std::string(kJobCatalog[0].default_schedule)).to_string(), "cron 0 3 * * *");
 }
 
 }  // namespace
