@@ -42,14 +42,16 @@ enum class TickPassed {
 ///
 /// Implementations: in-memory (tests, one process), SQLite and PostgreSQL (a row per job).
 /// Thread-safe: called from the scheduler's strand and from run-now callers concurrently.
-/// Faults (database unreachable) are exceptions; the scheduler logs them and carries on (the
-/// state is then behind, the claims still hold). Cancellation: a call may be abandoned at a
+/// Arguments are references that must stay valid until the returned Task completes (co_await
+/// it at once). Faults (database unreachable) are exceptions; the scheduler logs them and carries
+/// on (the state is then behind, the claims still hold). Cancellation: a call may be abandoned at a
 /// co_await when the scheduler stops.
 class StateStore {
   public:
     virtual ~StateStore() = default;
 
-    /// Every job's state (jobs never written to are absent).
+    /// Every job's state (jobs never written to are absent). Ticks are whole seconds; other
+    /// times and durations must come back with at least millisecond precision.
     virtual Task<std::vector<JobState>> load_all() = 0;
 
     /// last_tick = max(last_tick, tick); last_run_time = started_at; last_status = running;

@@ -13,15 +13,17 @@ namespace confidant::scheduler {
 /// and an in-memory set (tests). Because the row outlives the run, a paused or partitioned
 /// ex-leader that wakes up cannot run a tick again.
 ///
-/// Thread-safe. Faults (database unreachable) are exceptions: the scheduler then does not run
-/// the tick (at most once wins over at least once) and asks again at its next poll, while the
-/// tick is still within its misfire grace. Cancellation: a claim abandoned at a co_await may
-/// or may not have been inserted; either way the tick does not run twice.
+/// Thread-safe. Arguments are references that must stay valid until the returned Task
+/// completes (co_await it at once). Faults (database unreachable) are exceptions: the scheduler
+/// then does not run the tick (at most once wins over at least once) and asks again at its next
+/// poll, while the tick is still within its misfire grace. Cancellation: a claim abandoned at a
+/// co_await may or may not have been inserted; either way the tick does not run twice.
 class TickClaims {
   public:
     virtual ~TickClaims() = default;
 
-    /// Inserts (job_id, tick, instance_id) unless (job_id, tick) exists. True when this call
+    /// Inserts (job_id, tick, instance_id) unless (job_id, tick) exists; `tick` is always a
+    /// whole second (an integer column of Unix seconds is enough). True when this call
     /// inserted it: the caller must run the tick. False when any instance (including this
     /// one) claimed it before.
     virtual Task<bool> claim(const std::string& job_id, TimePoint tick,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -16,7 +17,7 @@ class MemoryLeaseBoard {
   public:
     explicit MemoryLeaseBoard(const Clock& clock) : clock_(clock) {}
 
-    /// The current holder, or empty when the lease is free or expired.
+    /// The current holder's id, or empty when the lease is free or expired.
     std::string holder() const;
     /// When the current lease expires (steady time of the clock).
     std::chrono::steady_clock::time_point expires_at() const;
@@ -26,16 +27,19 @@ class MemoryLeaseBoard {
 
     const Clock& clock_;
     mutable std::mutex mutex_;
-    std::string holder_;
+    std::string holder_;       ///< the holder's id
+    std::uint64_t token_ = 0;  ///< which MemoryLeaderLease object holds it (0: none)
+    std::uint64_t next_token_ = 1;
     std::chrono::steady_clock::time_point expires_{};
 };
 
-/// One holder's handle on a MemoryLeaseBoard (one per simulated process). The board must
-/// outlive it. Thread-safe; calls complete without waiting.
+/// One holder's handle on a MemoryLeaseBoard (one per simulated process; a new object with the
+/// same id is a new holder, like a restarted process). The board must outlive it. Thread-safe;
+/// calls complete without waiting.
 class MemoryLeaderLease final : public LeaderLease {
   public:
-    MemoryLeaderLease(MemoryLeaseBoard& board, std::string holder, std::chrono::milliseconds period)
-        : board_(board), holder_(std::move(holder)), period_(period) {}
+    MemoryLeaderLease(MemoryLeaseBoard& board, std::string holder,
+                      std::chrono::milliseconds period);
 
     Task<bool> acquire_or_renew() override;
     Task<void> release() override;
@@ -48,6 +52,7 @@ class MemoryLeaderLease final : public LeaderLease {
   private:
     MemoryLeaseBoard& board_;
     std::string holder_;
+    std::uint64_t token_;
     std::chrono::milliseconds period_;
     bool unreachable_ = false;  // board_.mutex_
 };
