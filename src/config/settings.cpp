@@ -9,6 +9,9 @@
 #include <sstream>
 #include <vector>
 
+#include "scheduler/job_catalog.hpp"
+#include "scheduler/trigger.hpp"
+
 extern char** environ;
 
 namespace confidant::config {
@@ -122,6 +125,35 @@ class Reader {
   private:
     const Environment& env_;
 };
+
+/// Every SCHEDULE_<JOB_ID> variable: the job must exist and the value must parse.
+void read_schedules(const Environment& env, std::map<std::string, std::string>& out) {
+    constexpr std::string_view kPrefix = "SCHEDULE_";
+    for (const auto& [name, value] : env) {
+        if (name.rfind(kPrefix, 0) != 0 || value.empty()) {
+            continue;
+        }
+        std::string id = name.substr(kPrefix.size());
+        for (auto& c : id) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        bool known = false;
+        std::string list;
+        for (const auto& job : scheduler::kJobCatalog) {
+            known = known || job.id == id;
+            list += list.empty() ? "" : ", ";
+            list += job.id;
+        }
+        if (!known) {
+            throw ConfigError(
+                fmt::format("{}: no scheduler job \"{}\" (jobs: {})", name, id, list));
+        }
+        if (auto trigger = scheduler::parse_schedule(value); !trigger) {
+            throw ConfigError(fmt::format("{}: {}", name, trigger.error().message));
+        }
+        out[id] = trim(value);
+    }
+}
 
 }  // namespace
 
@@ -373,6 +405,10 @@ Settings load(const Environment& env) {
     r.integer("PREMIUM_MESSAGES_PER_DAY", s.premium_messages_per_day, 0, 10'000'000);
     r.integer("CHAT_RATE_LIMIT_PER_MINUTE", s.chat_rate_limit_per_minute, 1, 10'000'000);
     r.integer("CHAT_HISTORY_RETENTION_DAYS", s.chat_history_retention_days, 1, 36500);
+
+    r.boolean("SCHEDULER_ENABLED", s.scheduler_enabled);
+    r.integer("SCHEDULER_LEASE_SECONDS", s.scheduler_lease_s, 2, 3600);
+    read_schedules(env, s.schedules);
 
     r.one_of("QUEUE_BACKEND", s.queue_backend, {"db", "redis"});
     r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 0, 4096);

@@ -96,6 +96,13 @@ struct Settings {
     long chat_rate_limit_per_minute = 60;
     long chat_history_retention_days = 90;
 
+    // Scheduler
+    bool scheduler_enabled = true;
+    long scheduler_lease_s = 30;
+    /// SCHEDULE_<JOB_ID> overrides, keyed by job id in lowercase ("cache_metrics"); each value
+    /// is a valid schedule (a cron expression, "@every <n>s|m|h", "@startup" or "off").
+    std::map<std::string, std::string> schedules;
+
     // Later subsystems (validated now so a typo fails early)
     std::string queue_backend = "db";
     std::size_t worker_concurrency = 0;  ///< 0 = 4 per core (jobs mostly wait on I/O)

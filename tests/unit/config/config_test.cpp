@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "config/settings.hpp"
 
@@ -182,6 +184,7 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
     EXPECT_EQ(from_file.llm_provider, defaults.llm_provider);
     EXPECT_EQ(from_file.llm_max_concurrent, defaults.llm_max_concurrent);
     EXPECT_EQ(from_file.redis_url.has_value(), defaults.redis_url.has_value());
+    EXPECT_EQ(from_file.schedules, defaults.schedules);
     // Every variable the loader knows is documented in .env.example.
     for (const char* name :
          {"HOST", "PORT", "DATABASE_URL", "REDIS_URL", "REDIS_MAX_CONNECTIONS", "CACHE_TTL_SECONDS",
@@ -192,6 +195,52 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
           "TRUSTED_PROXIES"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
+    const std::vector<std::string> scheduler_names = {"SCHEDULER_ENABLED",
+                                                      "SCHEDULER_LEASE_SECONDS",
+                                                      "SCHEDULE_CHAT_HISTORY_CLEANUP",
+                                                      "SCHEDULE_SUBSCRIPTION_EXPIRY",
+                                                      "SCHEDULE_CACHE_METRICS",
+                                                      "SCHEDULE_CACHE_WARMUP",
+                                                      "SCHEDULE_PARTITION_MAINTENANCE",
+                                                      "SCHEDULE_COGNITIVE_CYCLE"};
+    for (const auto& name : scheduler_names) {
+        EXPECT_TRUE(env.count(name)) << name;
+    }
+}
+
+TEST(Config, SchedulerSettings) {
+    const auto defaults = load({});
+    EXPECT_TRUE(defaults.scheduler_enabled);
+    EXPECT_EQ(defaults.scheduler_lease_s, 30);
+    EXPECT_TRUE(defaults.schedules.empty());
+    const auto s = load({{"SCHEDULER_ENABLED", "false"},
+                         {"SCHEDULER_LEASE_SECONDS", "10"},
+                         {"SCHEDULE_CACHE_METRICS", " @every 30s "},
+                         {"SCHEDULE_CHAT_HISTORY_CLEANUP", "15 4 * * SUN"},
+                         {"SCHEDULE_CACHE_WARMUP", "off"},
+                         {"SCHEDULE_COGNITIVE_CYCLE", ""}});
+    EXPECT_FALSE(s.scheduler_enabled);
+    EXPECT_EQ(s.scheduler_lease_s, 10);
+    EXPECT_EQ(s.schedules,
+              (std::map<std::string, std::string>{{"cache_metrics", "@every 30s"},
+                                                  {"chat_history_cleanup", "15 4 * * SUN"},
+                                                  {"cache_warmup", "off"}}));
+}
+
+TEST(Config, BadSchedulesNameTheVariable) {
+    EXPECT_EQ(error_of({{"SCHEDULE_CHAT_HISTORY_CLEANUP", "0 3 32 * *"}}),
+              "SCHEDULE_CHAT_HISTORY_CLEANUP: day-of-month: 32 is out of range 1..31");
+    EXPECT_EQ(error_of({{"SCHEDULE_CACHE_METRICS", "@every 5d"}}),
+              "SCHEDULE_CACHE_METRICS: @every: expected a positive whole number followed by s, m "
+              "or h (e.g. @every 5m), got '5d'");
+    EXPECT_EQ(error_of({{"SCHEDULE_CACHE_METRIC", "@every 5m"}}),
+              "SCHEDULE_CACHE_METRIC: no scheduler job \"cache_metric\" (jobs: "
+              "chat_history_cleanup, subscription_expiry, cache_metrics, cache_warmup, "
+              "partition_maintenance, cognitive_cycle)");
+    EXPECT_EQ(error_of({{"SCHEDULER_LEASE_SECONDS", "1"}}),
+              "SCHEDULER_LEASE_SECONDS: expected an integer in 2..3600, got \"1\"");
+    EXPECT_EQ(error_of({{"SCHEDULER_ENABLED", "maybe"}}),
+              "SCHEDULER_ENABLED: expected true or false, got \"maybe\"");
 }
 
 TEST(Config, ConnectionLimitsAndTimeouts) {
