@@ -208,6 +208,7 @@ Settings load(const Environment& env) {
     r.integer("DB_POOL_SIZE", s.db_pool_size, 1, 1000);
     r.integer("DB_MAX_OVERFLOW", s.db_max_overflow, 0, 1000);
     r.integer("DB_POOL_RECYCLE", s.db_pool_recycle_s, 0, 86400 * 7);
+    r.number("DB_POOL_TIMEOUT", s.db_pool_timeout_s, 0.01, 600);
     r.integer("SQLITE_THREADS", s.sqlite_threads, 0, 64);
 
     r.optional_string("REDIS_URL", s.redis_url);
