@@ -214,52 +214,82 @@ Task<PgResult<std::shared_ptr<Connection>>> Connection::open(Executor ex, ConnIn
 }
 
 Task<PgResult<void>> Connection::resolve_hosts(ConnInfo& info) {
-    // libpq resolves `host` with a blocking getaddrinfo(); resolve names here (Asio's resolver
-    // does it off the I/O thread) and hand libpq `hostaddr`, keeping `host` for TLS checks.
-    const auto hosts = info.get("host");
-    if (hosts.empty() || info.has("hostaddr")) {
+    // libpq resolves `host` with a blocking getaddrinfo(). Resolve names here instead (Asio's
+    // resolver runs it off the I/O threads) and hand libpq `hostaddr`, one entry per address
+    // (a name listed once per address, as libpq would try them), keeping `host` for TLS
+    // checks and messages.
+    if (!info.has("host") || info.has("hostaddr")) {
         co_return PgResult<void>{};
     }
-    std::string hostaddrs;
-    bool any_name = false;
-    std::size_t start = 0;
-    for (;;) {
-        const auto end = std::min(hosts.find(',', start), hosts.size());
-        const auto host = hosts.substr(start, end - start);
-        std::string addr;
-        boost::system::error_code ec;
-        if (!host.empty() && host[0] != '/' && host[0] != '@') {
-            const auto literal = asio::ip::make_address(host, ec);
-            if (!ec) {
-                addr = literal.to_string();
-            } else {
-                any_name = true;
-                asio::ip::tcp::resolver resolver(strand_);
-                resolver_ = &resolver;
-                auto [rec, results] = co_await resolver.async_resolve(host, "", kTuple);
-                resolver_ = nullptr;
-                if (timed_out_ || closing_ || rec) {
-                    if (rec && !timed_out_ && !closing_ && rec != asio::error::operation_aborted) {
-                        co_return PgError{PgErrc::connect_failed,
-                                          "resolving \"" + host + "\": " + rec.message()};
-                    }
-                    co_return wait_error(rec);
-                }
-                if (results.empty()) {
-                    co_return PgError{PgErrc::connect_failed,
-                                      "resolving \"" + host + "\": no address"};
-                }
-                addr = results.begin()->endpoint().address().to_string();
+    auto split = [](const std::string& text) {
+        std::vector<std::string> out;
+        std::size_t start = 0;
+        for (;;) {
+            const auto end = std::min(text.find(',', start), text.size());
+            out.push_back(text.substr(start, end - start));
+            if (end >= text.size()) {
+                return out;
             }
+            start = end + 1;
         }
-        hostaddrs += (start == 0 ? "" : ",") + addr;
-        if (end >= hosts.size()) {
-            break;
+    };
+    auto join = [](const std::vector<std::string>& items) {
+        std::string out;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            out += (i == 0 ? "" : ",") + items[i];
         }
-        start = end + 1;
+        return out;
+    };
+    const auto hosts = split(info.get("host"));
+    const auto ports = info.has("port") ? split(info.get("port")) : std::vector<std::string>{};
+    std::vector<std::string> out_hosts;
+    std::vector<std::string> out_addrs;
+    std::vector<std::string> out_ports;
+    bool any_name = false;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        const auto& host = hosts[i];
+        const std::string port = ports.size() > 1 && i < ports.size() ? ports[i]
+                                 : ports.empty()                      ? std::string()
+                                                                      : ports[0];
+        boost::system::error_code ec;
+        const auto literal = asio::ip::make_address(host, ec);
+        if (host.empty() || host[0] == '/' || host[0] == '@' || !ec) {
+            out_hosts.push_back(host);
+            out_addrs.push_back(!host.empty() && !ec ? literal.to_string() : std::string());
+            out_ports.push_back(port);
+            continue;
+        }
+        any_name = true;
+        asio::ip::tcp::resolver resolver(strand_);
+        resolver_ = &resolver;
+        auto [rec, results] = co_await resolver.async_resolve(host, "", kTuple);
+        resolver_ = nullptr;
+        if (timed_out_ || closing_ || rec == asio::error::operation_aborted) {
+            co_return wait_error(rec);
+        }
+        if (rec || results.empty()) {
+            co_return PgError{PgErrc::connect_failed,
+                              "resolving \"" + host + "\": " +
+                                  (rec ? rec.message() : std::string("no address"))};
+        }
+        std::vector<std::string> seen;
+        for (const auto& entry : results) {
+            auto addr = entry.endpoint().address().to_string();
+            if (std::find(seen.begin(), seen.end(), addr) != seen.end()) {
+                continue;
+            }
+            seen.push_back(addr);
+            out_hosts.push_back(host);
+            out_addrs.push_back(std::move(addr));
+            out_ports.push_back(port);
+        }
     }
     if (any_name) {
-        info.set("hostaddr", std::move(hostaddrs));
+        info.set("host", join(out_hosts));
+        info.set("hostaddr", join(out_addrs));
+        if (ports.size() > 1) {
+            info.set("port", join(out_ports));
+        }
     }
     co_return PgResult<void>{};
 }
