@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "storage/postgres/conninfo.hpp"
+
 extern char** environ;
 
 namespace confidant::config {
@@ -195,13 +197,17 @@ Settings load(const Environment& env) {
 
     r.string("DATABASE_URL", s.database_url);
     if (s.database_url.rfind("sqlite://", 0) != 0 &&
-        s.database_url.rfind("postgresql://", 0) != 0 &&
-        s.database_url.rfind("postgres://", 0) != 0) {
-        throw ConfigError(
-            fmt::format("DATABASE_URL: expected sqlite://PATH or postgresql://..., got \"{}\"",
-                        s.database_url));
+        !storage::pg::looks_like_conninfo(s.database_url)) {
+        throw ConfigError(fmt::format(
+            "DATABASE_URL: expected sqlite://PATH, postgresql://... or host=... dbname=..., got "
+            "\"{}\"",
+            s.database_url));
     }
     if (s.database_url.rfind("sqlite://", 0) != 0) {
+        // URL or keyword form, checked by libpq's own parser (sslmode and the rest pass through).
+        if (auto pg = storage::pg::parse_conninfo(s.database_url); !pg) {
+            throw ConfigError(pg.error());
+        }
         throw ConfigError(
             "DATABASE_URL: the PostgreSQL backend is not built yet; use sqlite://PATH");
     }

@@ -637,12 +637,12 @@ bool Connection::check_idle() {
         last_error_ = std::string("broken while idle: ") + why;
         return false;
     };
-    if (PQconsumeInput(conn_) != 1 || PQstatus(conn_) != CONNECTION_OK) {
-        return dead("the server closed the connection");
-    }
-    if (fatal_notice_.load(std::memory_order_acquire)) {
+    if (PQstatus(conn_) != CONNECTION_OK || fatal_notice_.load(std::memory_order_acquire)) {
         return dead("the server ended the session");
     }
+    // Every call reads up to its sync, so an idle connection has nothing to read. Anything
+    // there now is the server going away (an error before it closes, or the close itself):
+    // one non-blocking peek tells, without disturbing libpq.
     char byte = 0;
     const auto n = ::recv(PQsocket(conn_), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) {

@@ -101,11 +101,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return tx_status_.load(std::memory_order_acquire);
     }
 
-    /// A non-blocking liveness check of an idle connection: reads whatever the server sent
-    /// since the last call. False (and the connection is marked broken) when the server closed
-    /// the connection or sent something while idle (an administrator's termination, a
-    /// shutdown). Only for the connection's exclusive holder, between calls (no call in
-    /// flight); the pool runs it before it hands out an idle connection.
+    /// A non-blocking liveness check of an idle connection (one recv with MSG_PEEK). False
+    /// (and the connection is marked broken) when the server closed the connection or sent
+    /// something while it was idle (an administrator's termination, a shutdown, a restart).
+    /// Only for the connection's exclusive holder, between calls (no call in flight); the pool
+    /// runs it before it hands out an idle connection.
     bool check_idle();
 
     /// The server process serving this connection (pg_backend_pid()).

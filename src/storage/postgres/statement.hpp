@@ -16,6 +16,10 @@ namespace confidant::storage::pg {
 /// every time), for one-off statements such as BEGIN, COMMIT or DDL.
 ///
 /// `sql` holds exactly one SQL command; parameters are `$1, $2, ...` bound from `params`.
+///
+/// Inside a coroutine, name a Statement before awaiting a call that takes it by reference:
+/// GCC 12 destroys a temporary bound to a reference inside a co_await expression twice
+/// (`const Statement st{...}; co_await c.run_one(st, t);`, not `co_await c.run_one({...}, t)`).
 struct Statement {
     std::string_view name;
     std::string_view sql;

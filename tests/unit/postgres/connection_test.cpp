@@ -378,8 +378,8 @@ TEST(PgConnection, TimeoutClosesTheConnection) {
 TEST(PgConnection, CloseFailsTheCallInFlight) {
     IoThreads io;
     auto c = io.run(open_ok());
-    auto fut = asio::co_spawn(io.io(), c->run_one(Statement{"", "SELECT pg_sleep(3)"}, 10s),
-                              asio::use_future);
+    const Statement sleep{"", "SELECT pg_sleep(3)"};  // must outlive the spawned call
+    auto fut = asio::co_spawn(io.io(), c->run_one(sleep, 10s), asio::use_future);
     std::this_thread::sleep_for(100ms);
     const auto t0 = std::chrono::steady_clock::now();
     c->close();
