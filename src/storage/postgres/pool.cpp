@@ -246,11 +246,9 @@ struct Pool::Impl : std::enable_shared_from_this<Impl> {
                 co_return *err;
             }
             if (open_new) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - Clock::now());
-                const auto timeout =
-                    std::max(std::chrono::milliseconds(1), std::min(settings_.connect_timeout, left));
-                auto r = co_await Connection::open(ex, info_, timeout);
+                // Bounded by connect_timeout alone: acquire_timeout is about waiting for a
+                // free connection, and a connect cut short by it would look like an outage.
+                auto r = co_await Connection::open(ex, info_, settings_.connect_timeout);
                 auto added = adopt_new(self, std::move(r));
                 if (!added) {
                     co_return added.error();
