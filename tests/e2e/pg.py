@@ -75,8 +75,6 @@ class PgServer:
         if start:
             self.start()
 
-    # -- the server ---------------------------------------------------------------------------
-
     @property
     def url(self):
         return self.url_for("postgres")
@@ -159,8 +157,6 @@ class PgServer:
         self.stop(mode)
         self.start()
 
-    # -- SQL ----------------------------------------------------------------------------------
-
     def psql(self, sql, db="postgres"):
         """Runs `sql` with psql (unaligned, tuples only, ON_ERROR_STOP) and returns its output
         without the trailing newline; raises RuntimeError with psql's messages on failure."""
@@ -186,8 +182,6 @@ class PgServer:
                 return f.read()[-size:].decode(errors="replace")
         except OSError:
             return ""
-
-    # -- lifetime -----------------------------------------------------------------------------
 
     def close(self):
         self.stop("fast")

@@ -54,7 +54,8 @@ class PgServer {
   public:
     enum class Mode { smart, fast, immediate };
 
-    explicit PgServer(PgServerOptions options = {}) : options_(std::move(options)), port_(free_port()) {
+    explicit PgServer(PgServerOptions options = {})
+        : options_(std::move(options)), port_(free_port()) {
         const auto bin = bindir();
         for (const char* tool : {"initdb", "postgres", "psql"}) {
             if (!std::filesystem::exists(bin / tool)) {
@@ -341,9 +342,9 @@ class PgServer {
     pid_t spawn_with(const std::vector<std::string>& args, const std::filesystem::path& out,
                      const std::filesystem::path& err, bool as_server_user, bool pdeathsig) const {
         const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        const int err_fd = out == err ? out_fd
-                                      : ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                                               0644);
+        const int err_fd =
+            out == err ? out_fd
+                       : ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (out_fd < 0 || err_fd < 0) {
             throw std::runtime_error("cannot open " + out.string());
         }

@@ -6,25 +6,14 @@
 #include <array>
 #include <cctype>
 
+#include "storage/postgres/detail.hpp"
+
 namespace confidant::storage::pg {
 
 namespace {
 
 constexpr std::string_view kPrefix = "DATABASE_URL: ";
-
-/// libpq's messages end with a newline and may span lines; a start-up error is one line.
-std::string one_line(const char* text) {
-    std::string s = text != nullptr ? text : "";
-    for (auto& c : s) {
-        if (c == '\n' || c == '\r') {
-            c = ' ';
-        }
-    }
-    while (!s.empty() && s.back() == ' ') {
-        s.pop_back();
-    }
-    return s;
-}
+using detail::one_line;
 
 bool valid_port_list(std::string_view ports) {
     // libpq allows one port per host, comma-separated; an empty entry means the default.
@@ -98,8 +87,7 @@ std::string ConnInfo::describe() const {
 
 bool looks_like_conninfo(std::string_view text) {
     return text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0 ||
-           (text.find("://") == std::string_view::npos &&
-            text.find('=') != std::string_view::npos);
+           (text.find("://") == std::string_view::npos && text.find('=') != std::string_view::npos);
 }
 
 boost::system::result<ConnInfo, std::string> parse_conninfo(std::string_view text) {

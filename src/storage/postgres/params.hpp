@@ -26,8 +26,8 @@ class Params {
     Params() = default;
     /// `Params(user_id, "text", std::nullopt, 2.5)`: add() of each argument in order.
     template <class... Args>
-        requires(sizeof...(Args) > 0 && (!std::is_same_v<std::remove_cvref_t<Args>, Params> && ...))
-    explicit Params(const Args&... args) {
+    requires(sizeof...(Args) > 0 && (!std::is_same_v<std::remove_cvref_t<Args>, Params> &&
+                                     ...)) explicit Params(const Args&... args) {
         slots_.reserve(sizeof...(Args));
         (add(args), ...);
     }
@@ -35,8 +35,7 @@ class Params {
     Params& add(std::nullopt_t);
     Params& add(bool value);
     template <std::integral T>
-        requires(!std::is_same_v<T, bool> && !std::is_same_v<T, char>)
-    Params& add(T value) {
+    requires(!std::is_same_v<T, bool> && !std::is_same_v<T, char>) Params& add(T value) {
         char buf[24];
         const auto r = std::to_chars(buf, buf + sizeof buf, value);
         return add_text_unchecked(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));

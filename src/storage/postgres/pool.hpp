@@ -54,9 +54,9 @@ struct PoolStats {
     std::size_t connecting = 0;  ///< being opened
     std::size_t waiting = 0;     ///< callers waiting for a connection
     bool up = true;              ///< false while the server is unreachable
-    std::uint64_t acquires = 0;          ///< acquire() calls
-    std::uint64_t created = 0;           ///< connections opened
-    std::uint64_t recycled = 0;          ///< closed for age (`recycle`)
+    std::uint64_t acquires = 0;  ///< acquire() calls
+    std::uint64_t created = 0;   ///< connections opened
+    std::uint64_t recycled = 0;  ///< closed for age (`recycle`)
     std::uint64_t idle_closed = 0;       ///< overflow connections closed when idle
     std::uint64_t broken = 0;            ///< connections found broken and dropped
     std::uint64_t connect_errors = 0;    ///< failed attempts to open a connection

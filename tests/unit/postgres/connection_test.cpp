@@ -84,8 +84,8 @@ TEST(PgConnection, BadPasswordIsAnErrorValue) {
         "DO $$ BEGIN CREATE ROLE pw_user LOGIN PASSWORD 'right'; "
         "EXCEPTION WHEN duplicate_object THEN NULL; END $$");
     IoThreads io;
-    const auto base = "postgresql://pw_user:%s@127.0.0.1:" + std::to_string(server().port()) +
-                      "/postgres";
+    const auto base =
+        "postgresql://pw_user:%s@127.0.0.1:" + std::to_string(server().port()) + "/postgres";
     auto url = [&](const char* pw) {
         auto s = base;
         return s.replace(s.find("%s"), 2, pw);
@@ -155,8 +155,8 @@ TEST(PgConnection, PreparesEachNameOnce) {
     }
     EXPECT_EQ(c->stats().prepares, 1u);
     EXPECT_EQ(c->prepared_count(), 1u);
-    auto server_side = io.run(
-        one(*c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'plus_one'"));
+    auto server_side =
+        io.run(one(*c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'plus_one'"));
     EXPECT_EQ(server_side.get<std::int64_t>(0, 0), 1);
     // One name means one SQL text: a clash is a programming error, caught before sending.
     EXPECT_THROW(io.run(one(*c, "SELECT 2", {}, "plus_one")), std::logic_error);
@@ -197,8 +197,8 @@ TEST(PgConnection, ParametersRoundTripUnchanged) {
     for (int b = 0; b < 256; ++b) {
         all_bytes.push_back(static_cast<char>(b));
     }
-    Params p(quotes, unicode, std::numeric_limits<std::int64_t>::min(), -0.1, true,
-             std::string(), big);
+    Params p(quotes, unicode, std::numeric_limits<std::int64_t>::min(), -0.1, true, std::string(),
+             big);
     p.add_bytes(all_bytes);
     auto r = io.run(one(*c,
                         "SELECT $1::text, $2::text, $3::int8, $4::float8, $5::bool, $6::text, "

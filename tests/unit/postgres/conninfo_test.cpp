@@ -29,10 +29,10 @@ TEST(PgConnInfo, KeywordForm) {
 }
 
 TEST(PgConnInfo, ErrorsAreOneLineNamingTheVariable) {
-    for (const char* bad : {"", "   ", "mysql://db/x", "sqlite://./data/x.db",
-                            "postgresql://host:99999/db", "host=x bogus_option=1",
-                            "postgresql://h/db?sslmode=sometimes", "host=x port=abc",
-                            "postgresql://[::1/db"}) {
+    for (const char* bad :
+         {"", "   ", "mysql://db/x", "sqlite://./data/x.db", "postgresql://host:99999/db",
+          "host=x bogus_option=1", "postgresql://h/db?sslmode=sometimes", "host=x port=abc",
+          "postgresql://[::1/db"}) {
         auto r = parse_conninfo(bad);
         ASSERT_FALSE(r) << bad;
         EXPECT_EQ(r.error().rfind("DATABASE_URL: ", 0), 0u) << r.error();

@@ -27,8 +27,8 @@ Filled fill(const Params& p) {
 TEST(PgParams, FormatsValuesAsText) {
     const std::optional<std::int64_t> none;
     const std::optional<std::string> some = "x";
-    Params p(std::int64_t{-42}, std::numeric_limits<std::int64_t>::max(), 2.5, true, false,
-             "lit", std::string("str"), none, some, std::nullopt, 7u);
+    Params p(std::int64_t{-42}, std::numeric_limits<std::int64_t>::max(), 2.5, true, false, "lit",
+             std::string("str"), none, some, std::nullopt, 7u);
     ASSERT_EQ(p.size(), 11);
     const auto f = fill(p);
     EXPECT_STREQ(f.values[0], "-42");

@@ -246,8 +246,8 @@ TEST(PgPool, ConnectionHandedBackInATransactionIsRolledBack) {
 TEST(PgPool, UnreachableServerFailsFastAndReconnectsInTheBackground) {
     IoThreads io;
     auto settings = fast_settings(2, 0);
-    settings.conninfo =
-        "host=127.0.0.1 dbname=postgres user=postgres port=" + std::to_string(test::PgServer::free_port());
+    settings.conninfo = "host=127.0.0.1 dbname=postgres user=postgres port=" +
+                        std::to_string(test::PgServer::free_port());
     Pool pool(io.executor(), settings);
     auto first = io.run(pool.acquire());
     ASSERT_FALSE(first);
@@ -333,8 +333,8 @@ TEST(PgPool, ManyCoroutinesOnTwoIoContexts) {
             for (int i = 0; i < kCalls; ++i) {
                 std::vector<Statement> b;
                 b.push_back(Statement{"conc_ins", "INSERT INTO pool_conc VALUES ($1)", Params(id)});
-                b.push_back(Statement{"conc_sel", "SELECT $1::int8 * 1000 + $2::int8",
-                                      Params(id, i)});
+                b.push_back(
+                    Statement{"conc_sel", "SELECT $1::int8 * 1000 + $2::int8", Params(id, i)});
                 auto r = co_await pool.run(b);
                 if (!r || !(*r)[0].ok() || !(*r)[1].ok()) {
                     ++failed;
