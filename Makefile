@@ -14,7 +14,8 @@ APT_PACKAGES := g++ cmake make pkg-config ccache \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libhiredis-dev libgoogle-perftools-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  redis-server wrk python3 python3-jwt curl ca-certificates
+  redis-server wrk python3 python3-jwt curl ca-certificates \
+  postgresql libpq-dev
 
 .PHONY: run test deps build build-asan unit e2e bench clean
 

@@ -11,6 +11,7 @@
 
 #include "scheduler/job_catalog.hpp"
 #include "scheduler/trigger.hpp"
+#include "storage/postgres/conninfo.hpp"
 
 extern char** environ;
 
@@ -294,19 +295,24 @@ Settings load(const Environment& env) {
     s.database_url = "sqlite://" + s.data_dir + "/confidant.db";
     r.string("DATABASE_URL", s.database_url);
     if (s.database_url.rfind("sqlite://", 0) != 0 &&
-        s.database_url.rfind("postgresql://", 0) != 0 &&
-        s.database_url.rfind("postgres://", 0) != 0) {
-        throw ConfigError(
-            fmt::format("DATABASE_URL: expected sqlite://PATH or postgresql://..., got \"{}\"",
-                        s.database_url));
+        !storage::pg::looks_like_conninfo(s.database_url)) {
+        throw ConfigError(fmt::format(
+            "DATABASE_URL: expected sqlite://PATH, postgresql://... or host=... dbname=..., got "
+            "\"{}\"",
+            s.database_url));
     }
     if (s.database_url.rfind("sqlite://", 0) != 0) {
+        // URL or keyword form, checked by libpq's own parser (sslmode and the rest pass through).
+        if (auto pg = storage::pg::parse_conninfo(s.database_url); !pg) {
+            throw ConfigError(pg.error());
+        }
         throw ConfigError(
             "DATABASE_URL: the PostgreSQL backend is not built yet; use sqlite://PATH");
     }
     r.integer("DB_POOL_SIZE", s.db_pool_size, 1, 1000);
     r.integer("DB_MAX_OVERFLOW", s.db_max_overflow, 0, 1000);
     r.integer("DB_POOL_RECYCLE", s.db_pool_recycle_s, 0, 86400 * 7);
+    r.number("DB_POOL_TIMEOUT", s.db_pool_timeout_s, 0.01, 600);
     r.integer("SQLITE_THREADS", s.sqlite_threads, 0, 64);
 
     r.optional_string("REDIS_URL", s.redis_url);

@@ -39,6 +39,7 @@ struct Settings {
     std::size_t db_pool_size = 20;
     std::size_t db_max_overflow = 10;
     long db_pool_recycle_s = 1800;
+    double db_pool_timeout_s = 5;  ///< DB_POOL_TIMEOUT: a caller waits this long for a connection
     std::size_t sqlite_threads = 0;  ///< 0 = one per core, at least 2
 
     // Redis and cache

@@ -45,6 +45,7 @@ TEST(Config, DefaultsMatchDesign) {
     EXPECT_EQ(s.db_pool_size, 20u);
     EXPECT_EQ(s.db_max_overflow, 10u);
     EXPECT_EQ(s.db_pool_recycle_s, 1800);
+    EXPECT_DOUBLE_EQ(s.db_pool_timeout_s, 5.0);
     EXPECT_EQ(s.llm_provider, "offline");
     EXPECT_FALSE(s.redis_url.has_value());
     EXPECT_FALSE(s.jwt_secret.has_value());
@@ -136,6 +137,10 @@ TEST(Config, BadValuesNameTheVariable) {
         {"LOG_LEVEL", "loud"},
         {"LLM_PROVIDER", "x"},
         {"DATABASE_URL", "mysql://db"},
+        {"DATABASE_URL", "postgresql://h/db?sslmode=sometimes"},
+        {"DATABASE_URL", "host=h bogus_option=1"},
+        {"DB_POOL_TIMEOUT", "0"},
+        {"DB_POOL_TIMEOUT", "soon"},
         {"JWT_SECRET", "short"},
         {"LOGIN_FAILURES_PER_WINDOW", "-1"},
         {"LOGIN_FAILURE_WINDOW_SECONDS", "0"},
@@ -153,6 +158,19 @@ TEST(Config, BadValuesNameTheVariable) {
                   .find("REDIS_RETRY_MAX_WAIT"),
               std::string::npos);
     EXPECT_NE(error_of({{"ADMIN_USERNAME", "root"}}).find("ADMIN_PASSWORD"), std::string::npos);
+}
+
+TEST(Config, PostgresUrlsAreCheckedByLibpq) {
+    EXPECT_DOUBLE_EQ(load({{"DB_POOL_TIMEOUT", "0.5"}}).db_pool_timeout_s, 0.5);
+    // Well-formed URL and keyword forms get past the parser (to the not-yet-built notice).
+    for (const char* ok : {"postgresql://u:p@db:5432/app?sslmode=require",
+                           "host=db port=5432 dbname=app sslmode=verify-full"}) {
+        const auto err = error_of({{"DATABASE_URL", ok}});
+        EXPECT_NE(err.find("not built yet"), std::string::npos) << ok << ": " << err;
+    }
+    const auto bad = error_of({{"DATABASE_URL", "postgresql://h/db?sslmode=sometimes"}});
+    EXPECT_EQ(bad.rfind("DATABASE_URL: ", 0), 0u) << bad;
+    EXPECT_NE(bad.find("sslmode"), std::string::npos) << bad;
 }
 
 TEST(Config, DotenvSyntax) {
@@ -192,7 +210,7 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
           "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND", "DATA_DIR",
           "LOGIN_FAILURES_PER_WINDOW", "LOGIN_FAILURE_WINDOW_SECONDS", "REGISTRATIONS_PER_HOUR",
           "PASSWORD_HASH_QUEUE", "MAX_CONNECTIONS", "BODY_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS",
-          "TRUSTED_PROXIES"}) {
+          "TRUSTED_PROXIES", "DB_POOL_TIMEOUT"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
     const std::vector<std::string> scheduler_names = {"SCHEDULER_ENABLED",
