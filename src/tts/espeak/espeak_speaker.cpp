@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/blocking_pool.hpp"
+#include "tts/text.hpp"
 #include "tts/wav.hpp"
 
 namespace confidant::tts {
@@ -168,66 +169,7 @@ class Engine {
     std::map<std::string, std::string> voices_;
 };
 
-// Length of the UTF-8 sequence starting at s[i] if it is valid (shortest form, no surrogates,
-// at most U+10FFFF), else 0.
-std::size_t valid_utf8_at(std::string_view s, std::size_t i) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    auto cont = [&](std::size_t k) {
-        return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    };
-    if (b0 < 0x80) {
-        return 1;
-    }
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        return cont(1) ? 2 : 0;
-    }
-    if (b0 >= 0xE0 && b0 <= 0xEF) {
-        if (!cont(1) || !cont(2)) {
-            return 0;
-        }
-        const auto b1 = static_cast<unsigned char>(s[i + 1]);
-        if ((b0 == 0xE0 && b1 < 0xA0) || (b0 == 0xED && b1 >= 0xA0)) {
-            return 0;  // overlong, or a UTF-16 surrogate
-        }
-        return 3;
-    }
-    if (b0 >= 0xF0 && b0 <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) {
-            return 0;
-        }
-        const auto b1 = static_cast<unsigned char>(s[i + 1]);
-        if ((b0 == 0xF0 && b1 < 0x90) || (b0 == 0xF4 && b1 >= 0x90)) {
-            return 0;  // overlong, or past U+10FFFF
-        }
-        return 4;
-    }
-    return 0;
-}
-
 }  // namespace
-
-std::string EspeakSpeaker::plain_text(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size();) {
-        const std::size_t n = valid_utf8_at(text, i);
-        if (n == 0) {
-            out.push_back(' ');
-            ++i;
-            continue;
-        }
-        const auto b0 = static_cast<unsigned char>(text[i]);
-        const bool c0 = n == 1 && (b0 < 0x20 || b0 == 0x7F) && b0 != '\t' && b0 != '\n';
-        const bool c1 = n == 2 && b0 == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;
-        if (c0 || c1) {
-            out.push_back(' ');
-        } else {
-            out.append(text.substr(i, n));
-        }
-        i += n;
-    }
-    return out;
-}
 
 EspeakSpeaker::EspeakSpeaker(EspeakSettings settings) : settings_(std::move(settings)) {
     if (settings_.rate_wpm < espeakRATE_MINIMUM || settings_.rate_wpm > espeakRATE_MAXIMUM) {
@@ -302,8 +244,8 @@ Task<Result<Audio>> EspeakSpeaker::speak(SpeechRequest request) {
                              fmt::format("espeak: unknown voice '{}'", shown(asked)));
     }
     Engine& engine = Engine::instance();
-    auto samples =
-        co_await engine.synthesize(std::move(*file), settings_.rate_wpm, plain_text(request.text));
+    auto samples = co_await engine.synthesize(std::move(*file), settings_.rate_wpm,
+                                              tts::plain_text(request.text));
     if (!samples) {
         co_return samples.error();
     }

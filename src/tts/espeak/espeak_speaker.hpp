@@ -25,8 +25,8 @@ struct EspeakSettings {
 /// settings do not disturb each other. Callers on I/O threads just await `speak`; utterances
 /// are served one at a time in arrival order.
 ///
-/// Text is synthesized as plain text (no SSML, no `[[phonemes]]`); invalid UTF-8 and control
-/// characters are replaced by spaces before espeak sees them. Empty text and text over
+/// Text is synthesized as plain text (no SSML, no `[[phonemes]]`), after `tts::plain_text`
+/// (invalid UTF-8 and control characters become spaces). Empty text and text over
 /// `kMaxTextBytes` are `bad_request`, as is a voice no installed espeak-ng voice speaks
 /// (the message names it). Output longer than `kMaxAudioSeconds` is cut off with an error.
 /// Cancellation: see Speaker (synthesis runs to the end of the utterance).
@@ -50,10 +50,6 @@ class EspeakSpeaker final : public Speaker {
     std::uint32_t sample_rate() const;
     /// Language codes accepted as voices, sorted ("af", ..., "en", "en-us", ..., "zh").
     std::vector<std::string> voices() const;
-
-    /// What `speak` hands espeak-ng: `text` with every invalid UTF-8 sequence, C0/C1 control
-    /// character (but tab and newline) and DEL replaced by a space. Exposed for tests.
-    static std::string plain_text(std::string_view text);
 
   private:
     /// The voice file that speaks `request`, or nothing when neither its voice nor its language

@@ -136,19 +136,6 @@ TEST(EspeakSpeaker, SurvivesHostileText) {
     EXPECT_LT(tag->duration_ms, 20'000);
 }
 
-TEST(EspeakSpeaker, PlainTextReplacesWhatEspeakMustNotSee) {
-    EXPECT_EQ(EspeakSpeaker::plain_text("héllo\tthere\n"), "héllo\tthere\n");
-    EXPECT_EQ(EspeakSpeaker::plain_text(std::string("a\0b", 3)), "a b");
-    EXPECT_EQ(EspeakSpeaker::plain_text("a\xff"
-                                        "b"),
-              "a b");
-    EXPECT_EQ(EspeakSpeaker::plain_text("\xc0\xaf"), "  ");       // overlong '/'
-    EXPECT_EQ(EspeakSpeaker::plain_text("\xed\xa0\x80"), "   ");  // a surrogate
-    EXPECT_EQ(EspeakSpeaker::plain_text("x\xc2\x85y"), "x y");    // NEL, a C1 control
-    EXPECT_EQ(EspeakSpeaker::plain_text("\xe2\x82"), "  ");       // cut short
-    EXPECT_EQ(EspeakSpeaker::plain_text("日本"), "日本");
-}
-
 TEST(EspeakSpeaker, ConcurrentCallsFromManyThreadsAreSafe) {
     // Two instances with different voices and rates share the one engine thread; each call
     // must get its own voice and rate, whatever ran just before it.
