@@ -85,6 +85,11 @@ struct Settings {
     std::string queue_backend = "db";
     std::size_t worker_concurrency = 4;
     std::string tts_provider = "espeak";
+    // Speech (tts): GEMINI_TTS_MODEL, ESPEAK_VOICE, ESPEAK_RATE, AUDIO_DIR
+    std::string gemini_tts_model = "gemini-2.5-flash-preview-tts";
+    std::string espeak_voice = "en";  ///< language code of an installed espeak-ng voice
+    int espeak_rate_wpm = 175;
+    std::string audio_dir = "./data/audio";
 
     // Logs
     std::string log_level = "info";
