@@ -110,7 +110,8 @@ TEST_F(GeminiSpeakerTest, VoicesAndLanguages) {
 
 TEST_F(GeminiSpeakerTest, HostileTextStillMakesAValidRequest) {
     start({});
-    auto r = speak({.text = std::string("\"quotes\" \\ \xff\xfe nul\0 \x1b", 22)});
+    static constexpr char kHostile[] = "\"quotes\" \\ \xff\xfe nul\0 \x1b";
+    auto r = speak({.text = std::string(kHostile, sizeof kHostile - 1)});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_GT(r->duration_ms, 0);
 }
