@@ -2,8 +2,8 @@
 # stopped by pid on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${CONFIDANT_BIN:-$ROOT/build/src/app/confidant}"
-EMU="${EMULATOR_BIN:-$ROOT/build/tools/gemini-emulator/gemini-emulator}"
+BIN="${CONFIDANT_BIN:-$ROOT/build/confidant}"
+EMU="${EMULATOR_BIN:-$ROOT/build/gemini-emulator}"
 WORK="$(mktemp -d /tmp/confidant-bench.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -18,7 +18,8 @@ start_confidant() {
   local name="$1"; shift
   local out="$WORK/$name.out"
   env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$WORK/$name.db" \
-    JWT_SECRET=bench-secret-0123456789abcdef PASSWORD_HASH_PROFILE=fast LOG_LEVEL=warn "$@" \
+    JWT_SECRET=bench-secret-0123456789abcdef-0123456789 PASSWORD_HASH_PROFILE=fast LOG_LEVEL=warn \
+    REGISTRATIONS_PER_HOUR=0 "$@" \
     "$BIN" serve >"$out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   eval "PID_$name=$!"

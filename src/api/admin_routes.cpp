@@ -141,20 +141,20 @@ void add_admin_routes(http::Router& r, Services& s) {
                 }
                 until = *parsed;
             }
-            auto json = co_await s.users->set_premium(id, until);
-            if (!json) {
+            auto updated = co_await s.users->set_premium(id, until);
+            if (!updated) {
                 throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
             }
-            co_return http::Response::json(200, std::move(*json));
+            co_return http::Response::json(200, s.users->render(*updated));
         }));
 
     r.add(http::bhttp::verb::delete_, "/admin/users/{id}/premium",
           require_admin(s, [&s](http::Request& req, Caller&) -> Task<http::Response> {
-              auto json = co_await s.users->set_premium(path_user_id(req), std::nullopt);
-              if (!json) {
+              auto updated = co_await s.users->set_premium(path_user_id(req), std::nullopt);
+              if (!updated) {
                   throw ErrorException(make_error(ErrorCode::not_found, "no such user"));
               }
-              co_return http::Response::json(200, std::move(*json));
+              co_return http::Response::json(200, s.users->render(*updated));
           }));
 }
 

@@ -24,7 +24,7 @@ void check_username(const std::string& u) {
 
 http::Response auth_answer(unsigned status, domain::Users& users, const domain::AuthResult& r) {
     boost::json::object o;
-    o["user"] = boost::json::parse(users.render(r.user));
+    o["user"] = boost::json::parse(users.render(r.profile));
     o["access_token"] = r.access_token;
     o["token_type"] = "Bearer";
     o["expires_in"] = r.expires_in;
@@ -41,8 +41,8 @@ void add_auth_routes(http::Router& r, Services& s) {
               auto password = require_string(body, "password");
               check_username(username);
               check_length("password", password, 8, 128);
-              auto result =
-                  co_await s.users->register_user(std::move(username), std::move(password));
+              auto result = co_await s.users->register_user(std::move(username),
+                                                            std::move(password), req.client_address);
               const auto& registered = result.value();
               co_return auth_answer(201, *s.users, registered);
           });
@@ -51,7 +51,10 @@ void add_auth_routes(http::Router& r, Services& s) {
               auto body = parse_object(req.body());
               auto username = require_string(body, "username");
               auto password = require_string(body, "password");
-              auto result = co_await s.users->login(std::move(username), std::move(password));
+              // Checked before any hashing: no valid password is longer.
+              check_length("password", password, 1, 128);
+              auto result = co_await s.users->login(std::move(username), std::move(password),
+                                                    req.client_address);
               const auto& logged_in = result.value();
               co_return auth_answer(200, *s.users, logged_in);
           });

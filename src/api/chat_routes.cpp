@@ -53,8 +53,8 @@ void add_chat_routes(http::Router& r, Services& s) {
               const bool stream = wants_stream(req, body);
               optional_bool(body, "speak");  // type-checked; speech arrives with the queue
               auto key = idempotency_key(req);
-              auto prepare_result = co_await s.chat->prepare(c.user_id, c.profile_json,
-                                                             std::move(text), std::move(key));
+              auto prepare_result =
+                  co_await s.chat->prepare(c.profile, std::move(text), std::move(key));
               auto prepared = std::move(prepare_result).value();
               if (prepared.replay) {
                   co_return http::Response::json(200, std::move(*prepared.replay));

@@ -12,7 +12,7 @@ namespace confidant::auth {
 class JwtCodec;
 }
 namespace confidant::storage {
-class Store;
+class Database;
 }
 namespace confidant::cache {
 class Cache;
@@ -27,8 +27,9 @@ class ResilientProvider;
 namespace confidant::obs {
 class MetricsRegistry;
 }
+#include "domain/users.hpp"
+
 namespace confidant::domain {
-class Users;
 class Chat;
 }  // namespace confidant::domain
 
@@ -38,7 +39,7 @@ namespace confidant::api {
 /// not configured (then its endpoints answer accordingly).
 struct Services {
     const config::Settings* settings = nullptr;
-    storage::Store* store = nullptr;
+    storage::Database* db = nullptr;
     domain::Users* users = nullptr;
     domain::Chat* chat = nullptr;
     const auth::JwtCodec* jwt = nullptr;
@@ -56,9 +57,10 @@ struct Services {
 /// The authenticated caller.
 struct Caller {
     std::int64_t user_id = 0;
-    std::string role;          ///< from the stored user, not the token
-    std::string profile_json;  ///< the API `User` JSON (from the cache)
-    bool is_admin() const { return role == "admin"; }
+    /// The stored user's profile (from the cache): role, plan and persona come from here, not
+    /// from the token, so a demoted admin's old token is not enough.
+    domain::Profile profile;
+    bool is_admin() const { return profile.is_admin(); }
 };
 
 using AuthedHandler = std::function<Task<http::Response>(http::Request&, Caller&)>;

@@ -84,17 +84,13 @@ Task<Caller> authenticate(Services& s, const http::Request& req) {
         }
         remember_verification(s, token, id, claims->exp);
     }
-    auto profile = co_await s.users->profile_json(id);
+    auto profile = co_await s.users->profile(id);
     if (!profile) {
         unauthorized("unknown user");
     }
     Caller c;
     c.user_id = id;
-    c.profile_json = std::move(*profile);
-    // The role comes from the stored user: a demoted admin's old token is not enough. Only the
-    // admin check needs it, and `"role":"admin"` can only appear as that field (JSON strings
-    // escape their quotes), so a search avoids parsing the profile on the hot path.
-    c.role = c.profile_json.find(R"("role":"admin")") != std::string::npos ? "admin" : "user";
+    c.profile = std::move(*profile);
     co_return c;
 }
 
@@ -103,7 +99,7 @@ Task<Caller> authenticate(Services& s, const http::Request& req) {
 http::Handler require_user(Services& s, AuthedHandler h) {
     return [&s, h = std::move(h)](http::Request& req) -> Task<http::Response> {
         Caller caller = co_await authenticate(s, req);
-        req.principal = http::Principal{caller.user_id, caller.role};
+        req.principal = http::Principal{caller.user_id, caller.profile.role};
         co_return co_await h(req, caller);
     };
 }
@@ -114,7 +110,7 @@ http::Handler require_admin(Services& s, AuthedHandler h) {
         if (!caller.is_admin()) {
             throw ErrorException(make_error(ErrorCode::forbidden, "admin role required"));
         }
-        req.principal = http::Principal{caller.user_id, caller.role};
+        req.principal = http::Principal{caller.user_id, caller.profile.role};
         if (s.limiter != nullptr) {
             const std::string key = "admin:" + std::to_string(caller.user_id);
             auto d = co_await s.limiter->hit(key, s.settings->admin_rate_limit_per_minute,

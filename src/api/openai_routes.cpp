@@ -196,7 +196,7 @@ void add_openai_routes(http::Router& r, Services& s) {
                 key = std::string(k);
             }
             auto prepare_result =
-                co_await s.chat->prepare(c.user_id, c.profile_json, std::move(text), key);
+                co_await s.chat->prepare(c.profile, std::move(text), key);
             auto prepared = std::move(prepare_result).value();
             const std::string id = completion_id();
             const long created = static_cast<long>(unix_now());

@@ -5,7 +5,7 @@
 #include "api/context.hpp"
 #include "api/json.hpp"
 #include "obs/metrics.hpp"
-#include "storage/store.hpp"
+#include "storage/database.hpp"
 
 namespace confidant::api {
 
@@ -18,7 +18,7 @@ void add_ops_routes(http::Router& r, Services& s) {
         boost::json::object checks;
         bool ready = true;
         try {
-            co_await s.store->ping();
+            co_await s.db->ping();
             checks["database"] = "ok";
         } catch (const std::exception& e) {
             spdlog::warn("request {} readiness: database check failed: {}", req.request_id,

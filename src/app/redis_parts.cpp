@@ -73,6 +73,49 @@ std::pair<std::uint64_t, std::uint64_t> RedisParts::cache_counters() const {
     return {impl_->l2->hits(), impl_->l2->misses()};
 }
 
+namespace {
+// Invalidations that could not reach Redis and their replay (see TieredCache).
+void render_recovery_metrics(std::string& out, const cache::TieredCacheRecovery& r,
+                             std::uint64_t stale_reads) {
+    auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    obs::write_help(out, "cache_invalidations_pending", "gauge",
+                    "Invalidations waiting to be replayed to Redis (keys and patterns).");
+    obs::write_sample(out, "cache_invalidations_pending", "", d(r.pending));
+    obs::write_help(out, "cache_invalidation_overflow", "gauge",
+                    "1 while a whole-cache invalidation replaces too many pending ones.");
+    obs::write_sample(out, "cache_invalidation_overflow", "", r.overflowed ? 1 : 0);
+    obs::write_help(out, "cache_l2_reads_suspended", "gauge",
+                    "1 while this instance skips Redis reads until its replay is done.");
+    obs::write_sample(out, "cache_l2_reads_suspended", "", r.l2_reads_suspended ? 1 : 0);
+    obs::write_help(out, "cache_invalidations_deferred_total", "counter",
+                    "Invalidations that failed to reach Redis or the bus and were kept.");
+    obs::write_sample(out, "cache_invalidations_deferred_total", "", d(r.deferred));
+    obs::write_help(out, "cache_invalidation_replays_total", "counter",
+                    "Replay attempts of pending invalidations, by result.");
+    obs::write_sample(out, "cache_invalidation_replays_total", R"(result="ok")", d(r.replays));
+    obs::write_sample(out, "cache_invalidation_replays_total", R"(result="failed")",
+                      d(r.replay_failures));
+    obs::write_help(out, "cache_invalidations_replayed_total", "counter",
+                    "Keys and patterns applied by replays.");
+    obs::write_sample(out, "cache_invalidations_replayed_total", "", d(r.replayed));
+    obs::write_help(out, "cache_full_invalidations_total", "counter",
+                    "New Redis key generations (every older entry unreadable).");
+    obs::write_sample(out, "cache_full_invalidations_total", "", d(r.full_invalidations));
+    obs::write_help(out, "cache_l2_reads_skipped_total", "counter",
+                    "L1 misses that did not read Redis because a replay was pending.");
+    obs::write_sample(out, "cache_l2_reads_skipped_total", "", d(r.l2_reads_skipped));
+    obs::write_help(out, "cache_l2_stale_generation_total", "counter",
+                    "Redis entries found under an older generation (read as misses).");
+    obs::write_sample(out, "cache_l2_stale_generation_total", "", d(stale_reads));
+    obs::write_help(out, "cache_l1_flushes_total", "counter",
+                    "Whole in-process tier drops, by reason.");
+    obs::write_sample(out, "cache_l1_flushes_total", R"(reason="resubscribed")",
+                      d(r.l1_flushes_resubscribed));
+    obs::write_sample(out, "cache_l1_flushes_total", R"(reason="remote_clear")",
+                      d(r.l1_flushes_remote));
+}
+}  // namespace
+
 void RedisParts::render_metrics(std::string& out) const {
     const auto st = impl_->pool.stats();
     obs::write_help(out, "redis_pool_up", "gauge",
@@ -92,9 +135,16 @@ void RedisParts::render_metrics(std::string& out) const {
     obs::write_sample(out, "redis_reconnects_total", "", static_cast<double>(st.reconnects));
     obs::write_help(out, "redis_health_checks_total", "counter", "PINGs sent to idle connections.");
     obs::write_sample(out, "redis_health_checks_total", "", static_cast<double>(st.health_checks));
+    if (impl_->tiered) {
+        render_recovery_metrics(out, impl_->tiered->recovery(), impl_->l2->stale_reads());
+    }
 }
 
 Task<void> RedisParts::close() {
+    // The cache's replay task uses the pool: stop it first.
+    if (impl_->tiered) {
+        co_await impl_->tiered->close();
+    }
     co_await impl_->subscriber.close();
     co_await impl_->pool.close();
 }

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
+#include <filesystem>
 #include <thread>
 
 #include "api/context.hpp"
@@ -22,6 +23,7 @@
 #include "domain/chat.hpp"
 #include "domain/users.hpp"
 #include "http/client/client.hpp"
+#include "http/connection_budget.hpp"
 #include "http/http_metrics.hpp"
 #include "http/server.hpp"
 #include "llm/gemini/gemini_provider.hpp"
@@ -30,8 +32,9 @@
 #include "llm/resilience/resilient_provider.hpp"
 #include "obs/metrics.hpp"
 #include "ratelimit/local_rate_limiter.hpp"
-#include "storage/instrumented_store.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
+#include "auth/secret_file.hpp"
+#include "storage/instrumented_database.hpp"
+#include "storage/sqlite/sqlite_database.hpp"
 
 namespace confidant::app {
 
@@ -44,24 +47,31 @@ struct App::Parts {
                                       : std::max(1u, std::thread::hardware_concurrency())),
           ioc(1),
           hash_pool(2, "argon2"),
-          sqlite(storage::SqliteSettings{
-              storage::sqlite_path_from_url(s.database_url),
-              // Reads are CPU work (mapped pages); threads beyond the cores only add switches.
-              s.sqlite_threads != 0 ? s.sqlite_threads
-                                    : std::max(2u, std::thread::hardware_concurrency())}),
-          store(sqlite),
+          backend(make_database(s)),
+          db(*backend),
           jwt(make_secret(s)),
           hasher(s.password_hash_profile == "fast" ? auth::PasswordSettings::fast()
                                                    : auth::PasswordSettings{},
-                 hash_pool) {}
+                 hash_pool, s.password_hash_queue) {}
+
+    static std::unique_ptr<storage::Database> make_database(const config::Settings& s) {
+        return std::make_unique<storage::SqliteDatabase>(storage::SqliteSettings{
+            storage::sqlite_path_from_url(s.database_url),
+            // Reads are CPU work (cached pages); threads beyond the cores only add switches.
+            s.sqlite_threads != 0 ? s.sqlite_threads
+                                  : std::max(2u, std::thread::hardware_concurrency())});
+    }
 
     static std::string make_secret(const config::Settings& s) {
         if (s.jwt_secret) {
             return *s.jwt_secret;
         }
-        spdlog::warn(
-            "JWT_SECRET is not set: using a random secret; tokens will not survive a restart");
-        return auth::random_secret();
+        // Made once and kept, so that a restart keeps everyone's session. (Several instances
+        // must share JWT_SECRET; config refuses REDIS_URL without it.)
+        const auto path = std::filesystem::path(s.data_dir) / "jwt_secret";
+        std::string secret = auth::load_or_create_secret(path);
+        spdlog::info("JWT_SECRET is not set: using the secret kept in {}", path.string());
+        return secret;
     }
 
     // Runs `task` to completion on the io_context (used before serving and by subcommands).
@@ -84,8 +94,8 @@ struct App::Parts {
     asio::io_context ioc;  // I/O context 0: also runs start-up tasks, signals and shared clients
     std::vector<std::unique_ptr<asio::io_context>> more_contexts;  // one per further I/O thread
     BlockingPool hash_pool;
-    storage::SqliteStore sqlite;
-    storage::InstrumentedStore store;
+    std::unique_ptr<storage::Database> backend;
+    storage::InstrumentedDatabase db;
     auth::JwtCodec jwt;
     auth::PasswordHasher hasher;
 
@@ -175,15 +185,20 @@ void App::Parts::build_services() {
     us.profile_ttl = std::chrono::seconds(s.cache_ttl_s);
     us.free_messages_per_day = s.free_messages_per_day;
     us.premium_messages_per_day = s.premium_messages_per_day;
-    users = std::make_unique<domain::Users>(store, hasher, jwt, cached.get(), us);
+    us.login_failures_per_window = s.login_failures_per_window;
+    us.login_failure_window = std::chrono::seconds(s.login_failure_window_s);
+    us.registrations_per_hour = s.registrations_per_hour;
+    users = std::make_unique<domain::Users>(db, hasher, jwt, cached.get(), *limiter, us);
     domain::ChatSettings chs;
     chs.history_context_messages = s.history_context_messages;
     chs.chat_rate_limit_per_minute = s.chat_rate_limit_per_minute;
     chs.history_ttl = std::chrono::seconds(s.cache_ttl_s);
-    chat = std::make_unique<domain::Chat>(store, *users, *llm, cached.get(), limiter, chs);
+    chs.idempotency_lease =
+        std::chrono::seconds((s.llm_deadline_ms + 999) / 1000 + 60);  // outlives any model call
+    chat = std::make_unique<domain::Chat>(db, *users, *llm, cached.get(), limiter, chs);
 
     services.settings = &settings;
-    services.store = &store;
+    services.db = &db;
     services.users = users.get();
     services.chat = chat.get();
     services.jwt = &jwt;
@@ -227,21 +242,21 @@ App::App(const config::Settings& settings) : parts_(std::make_unique<Parts>(sett
 App::~App() = default;
 
 int App::migrate() {
-    const int version = parts_->run_sync(parts_->store.migrate());
+    const int version = parts_->run_sync(parts_->db.migrate());
     spdlog::info("database schema at version {}", version);
     return 0;
 }
 
 int App::create_user(const std::string& username, const std::string& password, bool admin) {
     auto& p = *parts_;
-    p.run_sync(p.store.migrate());
-    auto hash = p.run_sync(p.hasher.hash(password));
+    p.run_sync(p.db.migrate());
+    auto hash = p.run_sync(p.hasher.hash(password)).value();
     storage::NewUser nu;
     nu.username = username;
     nu.password_hash = std::move(hash);
     nu.role = admin ? "admin" : "user";
     nu.display_name = username;
-    auto created = p.run_sync(p.store.create_user(std::move(nu)));
+    auto created = p.run_sync(p.db.run<storage::ops::CreateUser>(std::move(nu), unix_now()));
     if (!created) {
         std::fprintf(stderr, "confidant: %s\n", created.error().message.c_str());
         return 1;
@@ -252,21 +267,59 @@ int App::create_user(const std::string& username, const std::string& password, b
 }
 
 namespace {
-void raise_fd_limit() {
+// Raises the soft file limit to the hard one; returns the limit in force (0 if unknown).
+std::uint64_t raise_fd_limit() {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 0;
     }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? std::uint64_t{1} << 20 : rl.rlim_cur;
+}
+
+// MAX_CONNECTIONS, or what the file limit leaves for clients (http/connection_budget.hpp).
+std::size_t max_connections(const config::Settings& s, std::size_t io_threads,
+                            std::uint64_t file_limit) {
+    http::DescriptorBudget b;
+    b.file_limit = file_limit;
+    // Standard streams, logs, libraries: 64; per I/O thread a listener, an epoll, an eventfd
+    // and a timer: 4; per SQLite connection its database, WAL and shared-memory files: 3.
+    const std::size_t sqlite_connections =
+        (s.sqlite_threads != 0 ? s.sqlite_threads
+                               : std::max(2u, std::thread::hardware_concurrency())) +
+        1;
+    b.reserved = 64 + 4 * io_threads + 3 * sqlite_connections;
+    b.backend_connections = s.db_pool_size + s.db_max_overflow +
+                            (s.redis_url ? s.redis_max_connections + 1 : 0);  // + the subscriber
+    b.upstream_max = s.llm_provider == "offline" ? 0 : s.llm_max_concurrent;
+    const auto budget = http::default_max_connections(b);
+    if (s.max_connections == 0) {
+        return budget;
+    }
+    if (file_limit != 0 && s.max_connections > budget) {
+        spdlog::warn(
+            "MAX_CONNECTIONS={} is more than the file limit ({}) leaves for clients ({}): "
+            "the database, Redis and model connections may run out of descriptors",
+            s.max_connections, file_limit, budget);
+    }
+    return s.max_connections;
 }
 }  // namespace
 
 int App::serve() {
     auto& p = *parts_;
     const auto& s = p.settings;
-    raise_fd_limit();
-    const int version = p.run_sync(p.store.migrate());
-    spdlog::info("database {} at schema version {}", s.database_url, version);
+    // Caught from the start: a SIGTERM during start-up waits here and drains once serving
+    // begins, instead of killing the process half-started.
+    asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
+    const auto file_limit = raise_fd_limit();
+    const int version = p.run_sync(p.db.migrate());
+    spdlog::info("database {} at schema version {}", config::redact_url(s.database_url), version);
     p.build_services();
     if (s.admin_username && s.admin_password) {
         p.run_sync(p.users->ensure_admin(*s.admin_username, *s.admin_password));
@@ -274,7 +327,7 @@ int App::serve() {
 
     http::HttpMetrics http_metrics(p.router);
     p.metrics.add([&http_metrics](std::string& out) { http_metrics.render(out); });
-    p.metrics.add([&p](std::string& out) { p.store.render(out); });
+    p.metrics.add([&p](std::string& out) { p.db.render(out); });
     add_collectors(p.metrics, p.local_cache.get(), p.llm.get(), p.redis.get());
 
     http::ServerSettings hs;
@@ -285,6 +338,11 @@ int App::serve() {
     hs.header_timeout = std::chrono::seconds(s.header_timeout_s);
     hs.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     hs.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    hs.body_timeout = std::chrono::seconds(s.body_timeout_s);
+    hs.write_timeout = std::chrono::seconds(s.write_timeout_s);
+    hs.max_connections =
+        file_limit == 0 && s.max_connections == 0 ? 0 : max_connections(s, p.threads, file_limit);
+    hs.trusted_proxies = s.trusted_proxies;
     std::vector<asio::io_context*> contexts{&p.ioc};
     for (std::size_t i = 1; i < p.threads; ++i) {
         p.more_contexts.push_back(std::make_unique<asio::io_context>(1));
@@ -293,9 +351,11 @@ int App::serve() {
     http::Server server(contexts, hs, p.router, http_metrics);
     const auto port = server.listen();
     server.start();
-    spdlog::info("confidant {} listening on {}:{} ({} I/O threads, LLM provider {}, cache {})",
-                 CONFIDANT_VERSION, s.host, port, p.threads, p.llm->name(),
-                 p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
+    spdlog::info(
+        "confidant {} listening on {}:{} ({} I/O threads, at most {} connections, LLM provider "
+        "{}, cache {})",
+        CONFIDANT_VERSION, s.host, port, p.threads, hs.max_connections, p.llm->name(),
+        p.cache == nullptr ? "off" : (s.redis_url ? "redis+local" : "local"));
     // Machine-readable line for scripts and tests that start us on port 0.
     std::printf("listening on %s:%u\n", s.host.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);
@@ -320,7 +380,6 @@ int App::serve() {
             c->stop();
         }
     };
-    asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) {
             return;

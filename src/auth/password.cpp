@@ -23,8 +23,9 @@ void wipe(std::string& s) {
 
 }  // namespace
 
-PasswordHasher::PasswordHasher(PasswordSettings settings, BlockingPool& pool)
-    : settings_(settings), pool_(pool) {
+PasswordHasher::PasswordHasher(PasswordSettings settings, BlockingPool& pool,
+                               std::size_t max_waiting)
+    : settings_(settings), pool_(pool), max_waiting_(max_waiting) {
     detail::ensure_sodium();
     if (settings_.opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
         settings_.memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN) {
@@ -57,15 +58,53 @@ bool PasswordHasher::verify_blocking(const std::string& hash, std::string& passw
     return ok;
 }
 
-Task<std::string> PasswordHasher::hash(std::string password) {
+namespace {
+Error queue_full() {
+    return make_error(ErrorCode::not_ready, "too many password checks in progress; try again", 1);
+}
+}  // namespace
+
+bool PasswordHasher::enter() {
+    const std::size_t before = in_flight_.fetch_add(1, std::memory_order_relaxed);
+    if (max_waiting_ != 0 && before >= max_waiting_ + pool_.size()) {
+        leave();
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+Task<Result<std::string>> PasswordHasher::hash(std::string password) {
+    if (!enter()) {
+        co_return queue_full();
+    }
+    struct Leave {
+        PasswordHasher* h;
+        ~Leave() { h->leave(); }
+    } guard{this};
     co_return co_await pool_.run([this, &password] { return hash_blocking(password); });
 }
 
-Task<bool> PasswordHasher::verify(std::string hash, std::string password) {
+Task<Result<bool>> PasswordHasher::verify(std::string hash, std::string password) {
+    if (!enter()) {
+        wipe(password);
+        co_return queue_full();
+    }
+    struct Leave {
+        PasswordHasher* h;
+        ~Leave() { h->leave(); }
+    } guard{this};
     co_return co_await pool_.run([&hash, &password] { return verify_blocking(hash, password); });
 }
 
-Task<void> PasswordHasher::burn_verify() {
+Task<Result<void>> PasswordHasher::burn_verify() {
+    if (!enter()) {
+        co_return queue_full();
+    }
+    struct Leave {
+        PasswordHasher* h;
+        ~Leave() { h->leave(); }
+    } guard{this};
     co_await pool_.run([this] {
         // A hash with the current settings, made once, so the burn costs what a real verify of
         // a current hash costs.
@@ -76,6 +115,7 @@ Task<void> PasswordHasher::burn_verify() {
         std::string attempt = "not-the-dummy-password";
         verify_blocking(dummy_hash_, attempt);
     });
+    co_return Result<void>{};
 }
 
 bool PasswordHasher::needs_rehash(const std::string& hash) const {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/task.hpp"
 
@@ -52,6 +53,39 @@ class Cache {
     /// number deleted from the backing tier. Not for request hot paths.
     virtual Task<std::int64_t> del_pattern(std::string_view pattern) = 0;
     virtual Task<CacheStats> stats() = 0;
+
+    // Checked deletions, for callers that must not lose an invalidation (TieredCache keeps the
+    // ones that fail and replays them). "Applied" means the backing store acknowledged it; a
+    // false answer means it may or may not have happened. The defaults suit a backend that
+    // cannot fail (LocalCache): they call the unchecked form and report success.
+
+    /// del() that says whether the deletion was applied.
+    virtual Task<bool> try_del(std::string_view key) {
+        co_await del(key);
+        co_return true;
+    }
+    /// Deletes every key in `keys` (in as few round trips as the backend allows); true when
+    /// all were applied.
+    virtual Task<bool> try_del_many(std::vector<std::string> keys) {
+        bool all = true;
+        for (const auto& k : keys) {
+            const bool ok = co_await try_del(k);
+            all = all && ok;
+        }
+        co_return all;
+    }
+    /// del_pattern() that says whether the whole scan completed: the number deleted, or
+    /// nullopt when it stopped on a failure (some matching keys may remain).
+    virtual Task<std::optional<std::int64_t>> try_del_pattern(std::string_view pattern) {
+        co_return co_await del_pattern(pattern);
+    }
+    /// Makes every entry of this cache unreadable at once (LocalCache: clear(); RedisCache:
+    /// a new key generation, O(1) whatever the number of keys). True when applied. The default
+    /// deletes everything matching `*`.
+    virtual Task<bool> invalidate_all() {
+        const auto deleted = co_await try_del_pattern("*");
+        co_return deleted.has_value();
+    }
 };
 
 }  // namespace confidant::cache

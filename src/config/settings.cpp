@@ -125,6 +125,57 @@ class Reader {
 
 }  // namespace
 
+std::string redact_url(std::string_view url) {
+    // scheme://user:password@host... → scheme://user:***@host...
+    const auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) {
+        return std::string(url);
+    }
+    const auto start = scheme + 3;
+    const auto at = url.find('@', start);
+    const auto slash = url.find('/', start);
+    if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) {
+        return std::string(url);
+    }
+    const auto colon = url.find(':', start);
+    std::string out(url.substr(0, start));
+    if (colon != std::string_view::npos && colon < at) {
+        out.append(url.substr(start, colon - start)).append(":***");
+    } else {
+        out.append("***");
+    }
+    out.append(url.substr(at));
+    return out;
+}
+
+bool is_loopback_url(std::string_view url) {
+    const auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) {
+        return false;
+    }
+    std::string_view rest = url.substr(scheme + 3);
+    if (const auto at = rest.find('@'); at != std::string_view::npos &&
+                                        at < rest.find('/')) {
+        rest.remove_prefix(at + 1);
+    }
+    std::string_view host;
+    if (rest.starts_with("[")) {
+        const auto close = rest.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        host = rest.substr(1, close - 1);
+    } else {
+        host = rest.substr(0, rest.find_first_of(":/?#"));
+    }
+    if (host == "localhost" || host == "::1") {
+        return true;
+    }
+    // 127.0.0.0/8 in dotted form.
+    return host.starts_with("127.") &&
+           host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
 Environment parse_dotenv(const std::string& text) {
     Environment env;
     std::istringstream in(text);
@@ -192,7 +243,23 @@ Settings load(const Environment& env) {
     r.integer("HEADER_TIMEOUT_SECONDS", s.header_timeout_s, 1, 3600);
     r.integer("IDLE_TIMEOUT_SECONDS", s.idle_timeout_s, 1, 86400);
     r.integer("DRAIN_TIMEOUT_SECONDS", s.drain_timeout_s, 0, 3600);
+    r.integer("BODY_TIMEOUT_SECONDS", s.body_timeout_s, 1, 3600);
+    r.integer("WRITE_TIMEOUT_SECONDS", s.write_timeout_s, 1, 3600);
+    r.integer("MAX_CONNECTIONS", s.max_connections, 0, 100'000'000);
+    if (auto v = r.raw("TRUSTED_PROXIES")) {
+        std::string bad;
+        auto ranges = http::parse_address_ranges(*v, bad);
+        if (!ranges) {
+            throw ConfigError(fmt::format(
+                "TRUSTED_PROXIES: expected comma-separated addresses or CIDRs (10.0.0.0/8, "
+                "fd00::/8), got \"{}\"",
+                bad));
+        }
+        s.trusted_proxies = std::move(*ranges);
+    }
 
+    r.string("DATA_DIR", s.data_dir);
+    s.database_url = "sqlite://" + s.data_dir + "/confidant.db";
     r.string("DATABASE_URL", s.database_url);
     if (s.database_url.rfind("sqlite://", 0) != 0 &&
         s.database_url.rfind("postgresql://", 0) != 0 &&
@@ -212,8 +279,9 @@ Settings load(const Environment& env) {
 
     r.optional_string("REDIS_URL", s.redis_url);
     if (s.redis_url && s.redis_url->rfind("redis://", 0) != 0) {
-        throw ConfigError(fmt::format(
-            "REDIS_URL: expected redis://[user:pass@]host:port/db, got \"{}\"", *s.redis_url));
+        throw ConfigError(
+            fmt::format("REDIS_URL: expected redis://[user:pass@]host:port/db, got \"{}\"",
+                        redact_url(*s.redis_url)));
     }
     r.integer("REDIS_MAX_CONNECTIONS", s.redis_max_connections, 1, 10000);
     r.integer("REDIS_HEALTH_CHECK_INTERVAL", s.redis_health_check_interval_s, 1, 86400);
@@ -232,8 +300,15 @@ Settings load(const Environment& env) {
     r.integer("CACHE_WARMUP_USERS", s.cache_warmup_users, 0, 1'000'000);
 
     r.optional_string("JWT_SECRET", s.jwt_secret);
-    if (s.jwt_secret && s.jwt_secret->size() < 16) {
-        throw ConfigError("JWT_SECRET: must be at least 16 characters");
+    if (s.jwt_secret && s.jwt_secret->size() < 32) {
+        throw ConfigError("JWT_SECRET: must be at least 32 bytes");
+    }
+    if (!s.jwt_secret && s.redis_url) {
+        // Several instances share Redis; each would make its own secret and reject the
+        // others' tokens behind a load balancer.
+        throw ConfigError(
+            "JWT_SECRET: required when REDIS_URL is set (every instance must sign with the same "
+            "secret)");
     }
     r.integer("JWT_TTL_SECONDS", s.jwt_ttl_s, 60, 86400 * 365);
     r.optional_string("ADMIN_USERNAME", s.admin_username);
@@ -244,6 +319,10 @@ Settings load(const Environment& env) {
     }
     r.integer("ADMIN_RATE_LIMIT_PER_MINUTE", s.admin_rate_limit_per_minute, 1, 1'000'000);
     r.one_of("PASSWORD_HASH_PROFILE", s.password_hash_profile, {"interactive", "fast"});
+    r.integer("PASSWORD_HASH_QUEUE", s.password_hash_queue, 0, 1'000'000);
+    r.integer("LOGIN_FAILURES_PER_WINDOW", s.login_failures_per_window, 0, 1'000'000);
+    r.integer("LOGIN_FAILURE_WINDOW_SECONDS", s.login_failure_window_s, 1, 86400 * 30);
+    r.integer("REGISTRATIONS_PER_HOUR", s.registrations_per_hour, 0, 1'000'000);
 
     r.optional_string("GEMINI_API_KEY", s.gemini_api_key);
     s.llm_provider = s.gemini_api_key ? "gemini" : "offline";
@@ -254,6 +333,11 @@ Settings load(const Environment& env) {
         throw ConfigError(fmt::format(
             "GEMINI_BASE_URL: expected an http:// or https:// URL, got \"{}\"", s.gemini_base_url));
     }
+    if (s.gemini_base_url.rfind("http://", 0) == 0 && !is_loopback_url(s.gemini_base_url)) {
+        throw ConfigError(
+            "GEMINI_BASE_URL: plain http:// is allowed only to a loopback host (the API key "
+            "would travel in clear); use https://");
+    }
     if (s.llm_provider == "gemini" && !s.gemini_api_key) {
         throw ConfigError("GEMINI_API_KEY: required when LLM_PROVIDER=gemini");
     }
@@ -263,6 +347,12 @@ Settings load(const Environment& env) {
             "OPENAI_BASE_URL: expected an http:// or https:// URL, got \"{}\"", s.openai_base_url));
     }
     r.optional_string("OPENAI_API_KEY", s.openai_api_key);
+    if (s.openai_api_key && s.openai_base_url.rfind("http://", 0) == 0 &&
+        !is_loopback_url(s.openai_base_url)) {
+        throw ConfigError(
+            "OPENAI_BASE_URL: with OPENAI_API_KEY set, plain http:// is allowed only to a loopback "
+            "host (the key would travel in clear); use https://");
+    }
     r.string("OPENAI_MODEL", s.openai_model);
     r.integer("LLM_ATTEMPT_TIMEOUT_MS", s.llm_attempt_timeout_ms, 10, 600'000);
     r.integer("LLM_DEADLINE_MS", s.llm_deadline_ms, 10, 3'600'000);
@@ -308,6 +398,7 @@ Settings load(const Environment& env) {
                         s.espeak_voice));
     }
     r.integer("ESPEAK_RATE", s.espeak_rate_wpm, 80, 450);
+    s.audio_dir = s.data_dir + "/audio";
     r.string("AUDIO_DIR", s.audio_dir);
 
     r.one_of("LOG_LEVEL", s.log_level, {"trace", "debug", "info", "warn", "error"});

@@ -7,6 +7,10 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/client_address.hpp"
 
 namespace confidant::config {
 
@@ -22,8 +26,15 @@ struct Settings {
     long header_timeout_s = 10;
     long idle_timeout_s = 60;
     long drain_timeout_s = 10;
+    long body_timeout_s = 30;
+    long write_timeout_s = 30;
+    std::size_t max_connections = 0;                  ///< 0 = sized to the file limit at start-up
+    std::vector<http::AddressRange> trusted_proxies;  ///< TRUSTED_PROXIES
 
     // Storage
+    /// Where the server keeps its own files (the generated JWT secret, audio, the default
+    /// SQLite database).
+    std::string data_dir = "./data";
     std::string database_url = "sqlite://./data/confidant.db";
     std::size_t db_pool_size = 20;
     std::size_t db_max_overflow = 10;
@@ -52,6 +63,10 @@ struct Settings {
     std::optional<std::string> admin_password;
     long admin_rate_limit_per_minute = 10;
     std::string password_hash_profile = "interactive";  ///< interactive | fast (tests)
+    std::size_t password_hash_queue = 64;  ///< hash jobs waiting at most (0 = unbounded)
+    long login_failures_per_window = 5;    ///< per username and per client address (0 = off)
+    long login_failure_window_s = 900;
+    long registrations_per_hour = 20;  ///< per client address (0 = off)
 
     // Chat and LLM
     std::string llm_provider = "offline";  ///< gemini | openai | offline
@@ -89,7 +104,7 @@ struct Settings {
     std::string gemini_tts_model = "gemini-2.5-flash-preview-tts";
     std::string espeak_voice = "en";  ///< language code of an installed espeak-ng voice
     int espeak_rate_wpm = 175;
-    std::string audio_dir = "./data/audio";
+    std::string audio_dir = "./data/audio";  ///< default: DATA_DIR/audio
 
     // Logs
     std::string log_level = "info";
@@ -109,7 +124,13 @@ using Environment = std::map<std::string, std::string>;
 Environment parse_dotenv(const std::string& text);
 /// The process environment merged over `.env` in the working directory (environment wins).
 Environment read_environment(const std::string& dotenv_path = ".env");
-/// Validates and converts; throws ConfigError naming the first bad variable.
+/// Validates and converts; throws ConfigError naming the first bad variable. Messages never
+/// echo a password from a URL.
 Settings load(const Environment& env);
+
+/// The URL with the password of its user-info replaced by `***`.
+std::string redact_url(std::string_view url);
+/// Whether the URL's host is loopback (localhost, 127.0.0.0/8, [::1]).
+bool is_loopback_url(std::string_view url);
 
 }  // namespace confidant::config

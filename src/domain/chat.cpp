@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
@@ -12,6 +14,7 @@
 #include <stdexcept>
 
 #include "cache/cached.hpp"
+#include "core/log_exception.hpp"
 #include "domain/users.hpp"
 #include "ratelimit/rate_limiter.hpp"
 
@@ -103,32 +106,13 @@ std::optional<std::pair<std::int64_t, std::vector<storage::Message>>> decode_tur
     return std::make_pair(u->as_int64(), std::move(recent->first));
 }
 
-// What a turn needs from the caller's profile JSON (the API `User`), parsed once: the plan and
-// the system instruction (the user's persona or `fallback`, plus their name when they gave one).
-struct ProfileView {
-    bool premium = false;
-    std::string persona;
-};
-
-ProfileView read_profile(const std::string& profile_json, const std::string& fallback) {
-    ProfileView view{false, fallback};
-    boost::system::error_code ec;
-    auto v = boost::json::parse(profile_json, ec);
-    if (ec || !v.is_object()) {
-        return view;
+// The system instruction: the user's persona or `fallback`, plus their name when they gave one.
+std::string system_instruction(const Profile& p, const std::string& fallback) {
+    std::string out = p.companion_persona.empty() ? fallback : p.companion_persona;
+    if (!p.display_name.empty()) {
+        out += "\nThe user's name is " + p.display_name + ".";
     }
-    const auto& o = v.as_object();
-    const auto* premium = o.if_contains("is_premium");
-    view.premium = premium != nullptr && premium->is_bool() && premium->as_bool();
-    if (const auto* p = o.if_contains("companion_persona");
-        p && p->is_string() && !p->as_string().empty()) {
-        view.persona = std::string(p->as_string());
-    }
-    if (const auto* n = o.if_contains("display_name");
-        n && n->is_string() && !n->as_string().empty()) {
-        view.persona += "\nThe user's name is " + std::string(n->as_string()) + ".";
-    }
-    return view;
+    return out;
 }
 
 std::string render_exchange(const storage::Message& u, const storage::Message& r,
@@ -146,9 +130,9 @@ std::string message_json(const storage::Message& m) {
     return boost::json::serialize(message_object(m));
 }
 
-Chat::Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
+Chat::Chat(storage::Database& db, Users& users, llm::Provider& provider, cache::Cached* cached,
            ratelimit::RateLimiter* limiter, const ChatSettings& settings, const Clock& clock)
-    : store_(store),
+    : db_(db),
       users_(users),
       provider_(provider),
       cached_(cached),
@@ -194,7 +178,7 @@ Task<T> read_through(cache::Cached* cached, std::string key, std::chrono::second
 Task<Chat::Recent> Chat::recent(storage::UserId user) {
     // The first history page (up to kRecent messages), cached as one entry.
     auto load = [this, user]() -> Task<std::string> {
-        auto page = co_await store_.history(user, kRecent, std::nullopt);
+        auto page = co_await db_.run<storage::ops::History>(user, kRecent, std::nullopt);
         co_return encode_recent(page.messages, page.has_more);
     };
     auto decode = [user](std::string_view encoded) -> std::optional<Recent> {
@@ -213,8 +197,9 @@ Task<Chat::TurnState> Chat::turn_state(storage::UserId user) {
     const auto day_start = utc_day_start(t);
     const int context_n = std::clamp(settings_.history_context_messages, 0, kRecent);
     auto load = [this, user, day_start, context_n]() -> Task<std::string> {
-        storage::TurnContext c = co_await store_.turn_context(user, day_start, context_n);
-        co_return encode_turn(c.sent_since, c.recent);
+        storage::TurnContext c = co_await db_.run<storage::ops::LoadTurnContext>(
+            user, storage::utc_day(day_start), context_n);
+        co_return encode_turn(c.used_today, c.recent);
     };
     auto decode = [user](std::string_view encoded) -> std::optional<TurnState> {
         auto decoded = decode_turn(encoded, user);
@@ -251,75 +236,109 @@ long Chat::with_inflight(storage::UserId user, long sent) {
 
 Task<long> Chat::used_today(storage::UserId user) {
     TurnState state = co_await turn_state(user);
-    co_return with_inflight(user, static_cast<long>(state.sent));
+    co_return with_inflight(user, static_cast<long>(state.used));
 }
 
-Task<Result<PreparedTurn>> Chat::prepare(storage::UserId user, const std::string& profile_json,
-                                         std::string text,
+// A turn's hold on the in-flight count of its user, and on its Idempotency-Key in the database.
+// Destroyed without complete() (the model failed, the client left, a fault), it gives the key
+// back, so that a retry with the key can run instead of waiting for the reservation to lapse.
+class TurnReservation {
+  public:
+    TurnReservation(Chat& chat, storage::UserId user, boost::asio::any_io_executor executor)
+        : chat_(chat), user_(user), executor_(std::move(executor)) {
+        std::lock_guard lock(chat_.inflight_mutex_);
+        ++chat_.inflight_[user_];
+    }
+    TurnReservation(const TurnReservation&) = delete;
+    TurnReservation& operator=(const TurnReservation&) = delete;
+    ~TurnReservation() {
+        {
+            std::lock_guard lock(chat_.inflight_mutex_);
+            if (--chat_.inflight_[user_] == 0) {
+                chat_.inflight_.erase(user_);
+            }
+        }
+        if (key_) {
+            boost::asio::co_spawn(
+                executor_, release(chat_.db_, user_, std::move(*key_)),
+                [](std::exception_ptr e) { log_if_exception("idempotency key release", e); });
+        }
+    }
+
+    void hold_key(std::string key) { key_ = std::move(key); }
+    /// The exchange stored the key as answered: nothing to give back.
+    void complete() { key_.reset(); }
+    /// Gives the key back now (before an error answer, so a retry finds it free).
+    Task<void> release_now() {
+        if (key_) {
+            std::string key = std::move(*key_);
+            key_.reset();
+            co_await release(chat_.db_, user_, std::move(key));
+        }
+    }
+
+  private:
+    static Task<void> release(storage::Database& db, storage::UserId user, std::string key) {
+        co_await db.run<storage::ops::ReleaseIdempotencyKey>(user, std::move(key));
+    }
+
+    Chat& chat_;
+    storage::UserId user_;
+    boost::asio::any_io_executor executor_;
+    std::optional<std::string> key_;
+};
+
+Task<Result<PreparedTurn>> Chat::prepare(const Profile& profile, std::string text,
                                          std::optional<std::string> idempotency_key) {
+    const storage::UserId user = profile.id;
     PreparedTurn turn;
     turn.user_id = user;
     turn.idempotency_key = idempotency_key;
+    const auto t = now();
+    turn.reservation = std::make_shared<TurnReservation>(
+        *this, user, co_await boost::asio::this_coro::executor);
     if (idempotency_key) {
-        const auto not_before =
-            now() -
+        // Reserved in the database before anything else: a second request with the key, on
+        // any instance, sees it held (409) while this one runs, and the answer afterwards.
+        const auto ttl =
             std::chrono::duration_cast<std::chrono::seconds>(settings_.idempotency_ttl).count();
-        if (auto replay =
-                co_await store_.find_idempotent_response(user, *idempotency_key, not_before)) {
-            turn.replay = std::move(*replay);
+        auto r = co_await db_.run<storage::ops::ReserveIdempotencyKey>(
+            user, *idempotency_key, t, t + settings_.idempotency_lease.count(), t - ttl);
+        using State = storage::IdempotencyReservation::State;
+        if (r.state == State::replay) {
+            turn.replay = render_exchange(r.exchange->message, r.exchange->reply, r.model);
+            turn.reservation.reset();
             co_return turn;
         }
+        if (r.state == State::in_progress) {
+            turn.reservation.reset();
+            co_return make_error(ErrorCode::conflict,
+                                 "a request with this Idempotency-Key is in progress");
+        }
+        turn.reservation->hold_key(*idempotency_key);
     }
     if (limiter_ != nullptr) {
         const std::string key = "chat:" + std::to_string(user);
         auto d = co_await limiter_->hit(key, settings_.chat_rate_limit_per_minute,
                                         std::chrono::seconds(60));
         if (!d.allowed) {
+            co_await turn.reservation->release_now();
             co_return make_error(ErrorCode::rate_limited, "too many messages; slow down",
                                  std::max<long>(1, d.retry_after_s));
         }
     }
-    const ProfileView profile = read_profile(profile_json, settings_.default_persona);
-    const long limit = users_.messages_per_day(profile.premium);
-    const auto t = now();
-    {
-        // Reserve the turn before counting so parallel requests see each other.
-        std::lock_guard lock(inflight_mutex_);
-        ++inflight_[user];
-        if (idempotency_key &&
-            inflight_keys_[std::to_string(user) + ":" + *idempotency_key]++ > 0) {
-            if (--inflight_keys_[std::to_string(user) + ":" + *idempotency_key] == 0) {
-                inflight_keys_.erase(std::to_string(user) + ":" + *idempotency_key);
-            }
-            if (--inflight_[user] == 0) {
-                inflight_.erase(user);
-            }
-            co_return make_error(ErrorCode::conflict,
-                                 "a request with this Idempotency-Key is in progress");
-        }
-    }
-    turn.reservation = std::shared_ptr<void>(nullptr, [this, user, key = idempotency_key](void*) {
-        std::lock_guard lock(inflight_mutex_);
-        if (--inflight_[user] == 0) {
-            inflight_.erase(user);
-        }
-        if (key) {
-            const auto k = std::to_string(user) + ":" + *key;
-            if (--inflight_keys_[k] == 0) {
-                inflight_keys_.erase(k);
-            }
-        }
-    });
+    const long limit = users_.messages_per_day(profile);
     TurnState state = co_await turn_state(user);
-    const long used = with_inflight(user, static_cast<long>(state.sent));  // includes this turn
+    const long used = with_inflight(user, static_cast<long>(state.used));  // includes this turn
     if (used > limit) {
+        co_await turn.reservation->release_now();
         const long retry = utc_day_start(t) + 86400 - t;
         co_return make_error(ErrorCode::quota_exceeded,
                              "daily message quota of " + std::to_string(limit) + " reached",
                              std::max<long>(1, retry));
     }
 
-    turn.request.system_instruction = profile.persona;
+    turn.request.system_instruction = system_instruction(profile, settings_.default_persona);
     // turn_state() read HISTORY_CONTEXT_MESSAGES messages, but a shared cache may hold an entry
     // written by an instance configured for more: keep the newest n.
     const auto n = static_cast<std::size_t>(std::max(0, settings_.history_context_messages));
@@ -354,6 +373,9 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
         }
         spdlog::warn("chat for user {}: model call failed ({}: {})", turn.user_id,
                      llm::to_string(e.kind), e.message);
+        if (turn.reservation) {
+            co_await turn.reservation->release_now();
+        }
         co_return make_error(ErrorCode::llm_unavailable,
                              "the companion cannot answer right now; try again later", retry);
     }
@@ -361,30 +383,31 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     answer.model = completion->model.empty() ? provider_.model() : completion->model;
     answer.usage = completion->usage;
     answer.finish_reason = completion->finish_reason;
-    storage::Exchange ex;
+    storage::ops::AppendExchange ex;
     ex.user_id = turn.user_id;
     ex.user_text = turn.text;
     ex.reply_text = completion->text;
     ex.at = now();
     ex.idempotency_key = turn.idempotency_key;
-    const std::string model = answer.model;
-    ex.make_response = [model](const storage::Message& u, const storage::Message& r) {
-        return render_exchange(u, r, model);
-    };
-    // (Not a structured binding: GCC 12 mis-destroys temporaries of a co_await expression there.)
-    std::pair<storage::Message, storage::Message> stored =
-        co_await store_.append_exchange(std::move(ex));
+    ex.model = answer.model;
+    storage::Transaction tx;
+    const auto stored_slot = tx.add(std::move(ex));
+    co_await db_.execute(tx);
+    if (turn.reservation) {
+        turn.reservation->complete();
+    }
+    storage::StoredExchange stored = tx.take(stored_slot);
     co_await invalidate_history(turn.user_id);
-    answer.body = render_exchange(stored.first, stored.second, model);
-    answer.message = std::move(stored.first);
-    answer.reply = std::move(stored.second);
+    answer.body = render_exchange(stored.message, stored.reply, answer.model);
+    answer.message = std::move(stored.message);
+    answer.reply = std::move(stored.reply);
     co_return answer;
 }
 
 Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit,
                                          std::optional<storage::MessageId> before) {
     if (before || limit > kRecent) {
-        co_return co_await store_.history(user, limit, before);
+        co_return co_await db_.run<storage::ops::History>(user, limit, before);
     }
     auto r = co_await recent(user);
     storage::HistoryPage page;
@@ -398,7 +421,7 @@ Task<storage::HistoryPage> Chat::history(storage::UserId user, int limit,
 }
 
 Task<void> Chat::clear_history(storage::UserId user) {
-    co_await store_.delete_history(user);
+    co_await db_.run<storage::ops::DeleteHistory>(user);
     co_await invalidate_history(user);
 }
 

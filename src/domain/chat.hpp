@@ -13,7 +13,7 @@
 #include "core/error.hpp"
 #include "core/task.hpp"
 #include "llm/provider.hpp"
-#include "storage/store.hpp"
+#include "storage/database.hpp"
 
 namespace confidant::cache {
 class Cached;
@@ -25,12 +25,17 @@ class RateLimiter;
 namespace confidant::domain {
 
 class Users;
+struct Profile;
+class TurnReservation;
 
 struct ChatSettings {
     int history_context_messages = 20;
     long chat_rate_limit_per_minute = 60;
     std::chrono::seconds history_ttl{600};
     std::chrono::hours idempotency_ttl{24};
+    /// How long a reserved Idempotency-Key stays held by a request that never finishes (its
+    /// instance died): longer than any model call may take.
+    std::chrono::seconds idempotency_lease{180};
     std::string default_persona =
         "You are Confidant, a warm, attentive companion. You remember what the user tells you and "
         "answer briefly and kindly.";
@@ -54,11 +59,13 @@ struct PreparedTurn {
     storage::UserId user_id = 0;
     std::string text;
     std::optional<std::string> idempotency_key;
-    /// Set when an earlier request with the same Idempotency-Key already answered.
+    /// Set when an earlier request with the same Idempotency-Key already answered: its body.
     std::optional<std::string> replay;
     llm::CompletionRequest request;
-    /// Holds this turn's place in the in-flight count (and idempotency key) until destroyed.
-    std::shared_ptr<void> reservation;
+    /// Holds this turn's place in the in-flight count, and its Idempotency-Key reservation in
+    /// the database, until the exchange is stored; dropped unfinished (the model failed, the
+    /// client left), it gives the key back.
+    std::shared_ptr<TurnReservation> reservation;
 };
 
 /// The companion's conversation rules: quotas, rate limit, idempotency, prompt assembly,
@@ -70,15 +77,15 @@ struct PreparedTurn {
 /// write to a user's history deletes those two keys (never a pattern scan).
 class Chat {
   public:
-    Chat(storage::Store& store, Users& users, llm::Provider& provider, cache::Cached* cached,
+    Chat(storage::Database& db, Users& users, llm::Provider& provider, cache::Cached* cached,
          ratelimit::RateLimiter* limiter, const ChatSettings& settings,
          const Clock& clock = Clock::real());
 
-    /// Checks quota and rate limit, looks up an idempotent replay, and assembles the prompt.
-    /// Errors: quota_exceeded / rate_limited (with retry_after), unauthorized (user gone).
-    /// `profile_json` is the caller's API `User` JSON (from the cache): persona, name, plan.
-    Task<Result<PreparedTurn>> prepare(storage::UserId user, const std::string& profile_json,
-                                       std::string text,
+    /// Reserves the Idempotency-Key (or finds the earlier answer to replay), checks the rate
+    /// limit and the daily quota, and assembles the prompt from the profile's persona and name.
+    /// Errors: conflict (a request with the same key is running, on any instance),
+    /// quota_exceeded / rate_limited (with retry_after).
+    Task<Result<PreparedTurn>> prepare(const Profile& profile, std::string text,
                                        std::optional<std::string> idempotency_key);
     /// Generates the reply (streaming deltas to `on_delta` when given) and stores the exchange.
     /// Error: llm_unavailable with retry_after; nothing is stored then.
@@ -86,8 +93,9 @@ class Chat {
 
     Task<storage::HistoryPage> history(storage::UserId user, int limit,
                                        std::optional<storage::MessageId> before);
+    /// Deletes the user's messages and replay records; today's usage stays.
     Task<void> clear_history(storage::UserId user);
-    /// Messages the user sent today (UTC), including ones being answered right now.
+    /// Messages the user sent today (UTC, the durable counter), plus ones being answered now.
     Task<long> used_today(storage::UserId user);
 
     std::string model() const { return provider_.model(); }
@@ -103,7 +111,7 @@ class Chat {
     /// What a turn reads before calling the model, cached together under `turn:<user>:<day>`
     /// and loaded in one store call: today's sent count and the prompt context.
     struct TurnState {
-        std::int64_t sent = 0;
+        std::int64_t used = 0;  // today's usage counter
         std::vector<storage::Message> recent;  // oldest first, HISTORY_CONTEXT_MESSAGES
     };
     Task<TurnState> turn_state(storage::UserId user);
@@ -114,7 +122,7 @@ class Chat {
     Task<void> invalidate_history(storage::UserId user);
     UnixSeconds now() const;
 
-    storage::Store& store_;
+    storage::Database& db_;
     Users& users_;
     llm::Provider& provider_;
     cache::Cached* cached_;
@@ -126,7 +134,7 @@ class Chat {
     // requests cannot overrun it on this instance.
     std::mutex inflight_mutex_;
     std::unordered_map<storage::UserId, int> inflight_;
-    std::unordered_map<std::string, int> inflight_keys_;  // "<user>:<idempotency key>"
+    friend class TurnReservation;
 };
 
 }  // namespace confidant::domain

@@ -98,6 +98,18 @@ void HttpMetrics::render(std::string& out) const {
                     "Client connections accepted.");
     obs::write_sample(out, "http_connections_accepted_total", "",
                       static_cast<double>(accepted_connections.load()));
+    obs::write_help(out, "http_connections_refused_total", "counter",
+                    "Client connections closed at once because MAX_CONNECTIONS were open.");
+    obs::write_sample(out, "http_connections_refused_total", "",
+                      static_cast<double>(refused_connections.load()));
+    obs::write_help(out, "http_accept_errors_total", "counter",
+                    "Failed accepts (out of descriptors and the like); the listener backs off "
+                    "and goes on.");
+    obs::write_sample(out, "http_accept_errors_total", "",
+                      static_cast<double>(accept_errors.load()));
+    obs::write_help(out, "http_max_connections", "gauge",
+                    "MAX_CONNECTIONS: client connections allowed at once (0 = no limit).");
+    obs::write_sample(out, "http_max_connections", "", static_cast<double>(max_connections.load()));
 }
 
 }  // namespace confidant::http

@@ -24,6 +24,12 @@ class HttpMetrics {
 
     std::atomic<std::int64_t> open_connections{0};
     std::atomic<std::uint64_t> accepted_connections{0};
+    /// Connections closed at once because MAX_CONNECTIONS were open.
+    std::atomic<std::uint64_t> refused_connections{0};
+    /// accept() failures (EMFILE, ENFILE, ENOBUFS...) and faults inside the accept loop.
+    std::atomic<std::uint64_t> accept_errors{0};
+    /// MAX_CONNECTIONS as configured (0 = no limit); set once by the server.
+    std::atomic<std::uint64_t> max_connections{0};
 
   private:
     static constexpr std::array<double, 14> kBuckets{

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "core/task.hpp"
+#include "http/request_body.hpp"
 
 namespace confidant::http {
 
@@ -25,11 +25,16 @@ struct Principal {
 
 /// One request as handlers see it. Lives for the duration of the handler call.
 struct Request {
-    bhttp::request<bhttp::string_body> msg;
+    bhttp::request<RequestBody> msg;
     std::string_view path;   ///< target without the query string (not percent-decoded)
     std::string_view query;  ///< after '?', possibly empty
     std::vector<std::pair<std::string_view, std::string>> params;  ///< path parameters
     std::string request_id;
+    /// The client's address in canonical text (`203.0.113.7`, `2001:db8::1`; IPv4-mapped IPv6
+    /// is written as IPv4): the socket's peer, or, when the peer is a trusted proxy
+    /// (TRUSTED_PROXIES), the right-most X-Forwarded-For address that is not a trusted proxy.
+    /// Suitable as a key for per-address limits.
+    std::string client_address;
     std::optional<Principal> principal;
 
     bhttp::verb method() const { return msg.method(); }
@@ -52,6 +57,8 @@ class SseWriter {
     /// Sends `data: <data>\n\n` with no event name (OpenAI's framing).
     virtual Task<bool> data(std::string_view data) = 0;
     /// Completes when the client disconnects; use as `co_await (work() || sse.closed())`.
+    /// Bytes the client sends meanwhile (a pipelined request) do not end the watch: they are
+    /// kept and read as the next request after the stream.
     virtual Task<void> closed() = 0;
 };
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,11 +24,13 @@
 #include <boost/beast/http/write.hpp>
 #include <chrono>
 #include <random>
+#include <span>
 
 #include "core/error.hpp"
 #include "core/log_exception.hpp"
 #include "http/header_line.hpp"
 #include "http/parse_buffered.hpp"
+#include "http/request_body.hpp"
 #include "http/socket_now.hpp"
 
 namespace confidant::http {
@@ -36,11 +40,34 @@ namespace beast = boost::beast;
 using asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+namespace {
+
+IpAddress to_ip(const asio::ip::address& a) {
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        return IpAddress::from_bytes(b.data(), b.size());
+    }
+    const auto b = a.to_v6().to_bytes();
+    return IpAddress::from_bytes(b.data(), b.size());
+}
+
+}  // namespace
+
 struct Server::Session {
-    Session(std::uint64_t id, tcp::socket socket) : id(id), stream(std::move(socket)) {}
+    Session(std::uint64_t id, tcp::socket socket, const IpAddress& peer, bool peer_trusted)
+        : id(id),
+          stream(std::move(socket)),
+          accepted_at(std::chrono::steady_clock::now()),
+          peer(peer),
+          peer_text(peer.to_string()),
+          peer_trusted(peer_trusted) {}
     std::uint64_t id;
     beast::tcp_stream stream;
     std::atomic<bool> busy{false};
+    std::chrono::steady_clock::time_point accepted_at;
+    IpAddress peer;
+    std::string peer_text;  // formatted once: most requests copy it (no allocation for IPv4)
+    bool peer_trusted;      // a TRUSTED_PROXIES peer: its X-Forwarded-For names the client
 };
 
 namespace {
@@ -85,8 +112,11 @@ bool is_json_content_type(std::string_view ct) {
 // SSE over a chunked response. Writes are made by one coroutine at a time (the handler's).
 class ChunkedSseWriter final : public SseWriter {
   public:
-    ChunkedSseWriter(beast::tcp_stream& stream, std::chrono::seconds write_timeout)
-        : stream_(stream), write_timeout_(write_timeout) {}
+    // `pipelined`: the session's read buffer; bytes the client sends during the stream are kept
+    // there (up to its limit) and parsed as the next request afterwards.
+    ChunkedSseWriter(beast::tcp_stream& stream, beast::flat_buffer& pipelined,
+                     std::chrono::seconds write_timeout)
+        : stream_(stream), pipelined_(pipelined), write_timeout_(write_timeout) {}
 
     Task<bool> event(std::string_view name, std::string_view data) override {
         std::string payload;
@@ -104,8 +134,11 @@ class ChunkedSseWriter final : public SseWriter {
     }
 
     Task<void> closed() override {
-        // The request body has been read, so the socket becomes readable only when the client
-        // closes (or, rarely, pipelines another request: then we keep waiting).
+        // The request has been read, so the socket turns readable when the client closes or
+        // sends more (a pipelined request). What it sends is read at once, so that readiness
+        // keeps meaning "something new": kept for the session while the buffer has room,
+        // dropped past it (the connection then closes after the stream). Either way the watch
+        // goes on until the end of file or an error, or until the caller cancels it.
         for (;;) {
             auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, kTuple);
             if (ec == asio::error::operation_aborted) {
@@ -115,26 +148,34 @@ class ChunkedSseWriter final : public SseWriter {
                 closed_ = true;
                 co_return;
             }
-            char byte;
-            boost::system::error_code pec;
-            const auto n =
-                stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, pec);
-            if (pec == asio::error::would_block || pec == asio::error::try_again) {
-                continue;
+            for (;;) {
+                boost::system::error_code rec;
+                std::size_t n = 0;
+                const std::size_t room = pipelined_.max_size() - pipelined_.size();
+                if (room > 0) {
+                    n = receive_now(stream_.socket(),
+                                    pipelined_.prepare(std::min<std::size_t>(room, 4096)), rec);
+                    pipelined_.commit(n);
+                } else {
+                    char scratch[1024];
+                    n = receive_now(stream_.socket(), asio::buffer(scratch), rec);
+                    overflowed_ = overflowed_ || n > 0;
+                }
+                if (rec) {
+                    closed_ = true;  // end of file or an error: the client has gone
+                    co_return;
+                }
+                if (n == 0) {
+                    break;  // nothing more for now: wait again
+                }
             }
-            if (pec || n == 0) {
-                closed_ = true;
-                co_return;
-            }
-            // Pipelined data: nothing tells us about a disconnect any more; wait until cancelled.
-            asio::steady_timer forever(co_await asio::this_coro::executor,
-                                       std::chrono::hours(24 * 365));
-            co_await forever.async_wait(kTuple);
-            co_return;
         }
     }
 
     bool is_closed() const { return closed_; }
+    /// The client sent more during the stream than the read buffer holds: what it sent is
+    /// lost, so the connection must close after this answer.
+    bool overflowed() const { return overflowed_; }
 
     Task<bool> finish() {
         if (closed_) {
@@ -176,15 +217,53 @@ class ChunkedSseWriter final : public SseWriter {
     }
 
     beast::tcp_stream& stream_;
+    beast::flat_buffer& pipelined_;
     std::chrono::seconds write_timeout_;
     bool closed_ = false;
+    bool overflowed_ = false;
 };
+
+// A request that says it has a body framed some other way than by Content-Length alone or by
+// `Transfer-Encoding: chunked` alone. Beast reads `chunked, identity` or `gzip` as "no body"
+// and the bytes that follow as the next request, so anything but exactly `chunked` is refused,
+// and so is Transfer-Encoding together with Content-Length (RFC 9112 6.1: a request smuggling
+// vector). Returns the complaint, or nullptr when the framing is fine.
+template <class Fields>
+const char* framing_problem(const Fields& fields) {
+    const auto te = fields.find(bhttp::field::transfer_encoding);
+    if (te == fields.end()) {
+        return nullptr;
+    }
+    if (fields.count(bhttp::field::transfer_encoding) != 1) {
+        return "Transfer-Encoding must appear once";
+    }
+    std::string_view v = te->value();
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    if (!beast::iequals(v, "chunked")) {
+        return "unsupported Transfer-Encoding: only chunked is accepted";
+    }
+    if (fields.find(bhttp::field::content_length) != fields.end()) {
+        return "Transfer-Encoding and Content-Length must not both be sent";
+    }
+    return nullptr;
+}
 
 }  // namespace
 
 Server::Server(std::vector<asio::io_context*> contexts, const ServerSettings& settings,
                const Router& router, HttpMetrics& metrics)
-    : contexts_(std::move(contexts)), settings_(settings), router_(router), metrics_(metrics) {}
+    : contexts_(std::move(contexts)),
+      settings_(settings),
+      trusted_proxies_(settings.trusted_proxies),
+      router_(router),
+      metrics_(metrics) {
+    metrics_.max_connections.store(settings_.max_connections);
+}
 
 Server::~Server() = default;
 
@@ -213,40 +292,87 @@ void Server::start() {
 }
 
 Task<void> Server::accept_loop(tcp::acceptor& acceptor) {
+    constexpr auto kBackoff = std::chrono::milliseconds(50);
+    asio::steady_timer backoff(acceptor.get_executor());
+    auto last_warning = std::chrono::steady_clock::time_point{};
+    tcp::endpoint peer;
     for (;;) {
-        // The socket lives on the acceptor's context, which one thread runs: no strand needed.
-        auto [ec, socket] = co_await acceptor.async_accept(kTuple);
-        if (ec == asio::error::operation_aborted || !acceptor.is_open() || draining_) {
-            co_return;
+        // Nothing that goes wrong with one connection may end the loop: this listener would
+        // stop accepting for good.
+        bool pause = false;
+        try {
+            // The socket lives on the acceptor's context, which one thread runs: no strand.
+            auto [ec, socket] = co_await acceptor.async_accept(peer, kTuple);
+            if (ec == asio::error::operation_aborted || !acceptor.is_open() || draining_) {
+                co_return;
+            }
+            if (ec) {
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory: the connection waits in
+                // the backlog; try again shortly instead of spinning.
+                metrics_.accept_errors.fetch_add(1, std::memory_order_relaxed);
+                const auto now = std::chrono::steady_clock::now();
+                if (now - last_warning >= std::chrono::seconds(1)) {
+                    last_warning = now;
+                    spdlog::warn("accept failed: {} ({} connections open); backing off",
+                                 ec.message(), metrics_.open_connections.load());
+                }
+                pause = true;
+            } else {
+                admit(std::move(socket), peer);
+            }
+        } catch (const std::exception& e) {
+            metrics_.accept_errors.fetch_add(1, std::memory_order_relaxed);
+            spdlog::error("accept loop: {}", e.what());
+            pause = true;
         }
-        if (ec) {
-            // EMFILE and friends: back off briefly instead of spinning.
-            spdlog::warn("accept failed: {}", ec.message());
-            asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
-            co_await t.async_wait(kTuple);
-            continue;
+        if (pause) {
+            backoff.expires_after(kBackoff);
+            co_await backoff.async_wait(kTuple);
         }
+    }
+}
+
+void Server::admit(tcp::socket socket, const tcp::endpoint& peer) {
+    // Counted before the check, so that listeners on other threads see each other's admissions.
+    const auto open = metrics_.open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (settings_.max_connections != 0 &&
+        open > static_cast<std::int64_t>(settings_.max_connections)) {
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        metrics_.refused_connections.fetch_add(1, std::memory_order_relaxed);
         boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        auto executor = socket.get_executor();
-        std::shared_ptr<Session> session;
+        socket.close(ignored);
+        return;
+    }
+    struct Uncount {  // undone unless the session takes the count over
+        std::atomic<std::int64_t>* open;
+        ~Uncount() {
+            if (open != nullptr) {
+                open->fetch_sub(1, std::memory_order_relaxed);
+            }
+        }
+    } uncount{&metrics_.open_connections};
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto executor = socket.get_executor();
+    const auto address = to_ip(peer.address());
+    const bool trusted = !trusted_proxies_.empty() && trusted_proxies_.contains(address);
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        session =
+            std::make_shared<Session>(++next_session_id_, std::move(socket), address, trusted);
+        sessions_.emplace(session->id, session);
+    }
+    metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
+    uncount.open = nullptr;
+    asio::co_spawn(executor, run_session(session), [this, id = session->id](std::exception_ptr e) {
+        log_if_exception(fmt::format("session {}", id), e);
         {
             std::lock_guard lock(sessions_mutex_);
-            session = std::make_shared<Session>(++next_session_id_, std::move(socket));
-            sessions_.emplace(session->id, session);
+            sessions_.erase(id);
         }
-        metrics_.accepted_connections.fetch_add(1, std::memory_order_relaxed);
-        metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(executor, run_session(session),
-                       [this, id = session->id](std::exception_ptr e) {
-                           log_if_exception(fmt::format("session {}", id), e);
-                           {
-                               std::lock_guard lock(sessions_mutex_);
-                               sessions_.erase(id);
-                           }
-                           metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-                       });
-    }
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    });
 }
 
 namespace {
@@ -292,11 +418,55 @@ Task<bool> write_response(beast::tcp_stream& stream, Response& res, bhttp::verb 
     co_return !ec && keep_alive;
 }
 
-// Answers a request that never reached a handler (bad framing, limits), then closes.
+// Answers a request that never reached a handler (bad framing, limits); the caller closes.
+// Before it does, the sending side is shut and what the client still sends is read and dropped
+// for a moment: closing a socket with unread bytes resets the connection, and a reset can
+// destroy the answer before the client has read it.
 Task<void> write_parser_error(beast::tcp_stream& stream, unsigned status, std::string_view code,
                               std::string_view message, std::chrono::seconds timeout) {
     Response res = error_response(status, code, message);
     co_await write_response(stream, res, bhttp::verb::get, false, make_request_id(), timeout);
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+        co_return;
+    }
+    constexpr std::size_t kLingerBytes = 64 << 10;
+    stream.expires_after(std::chrono::seconds(1));
+    std::array<char, 4096> sink;
+    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        if (rec) {
+            break;  // end of file (the client read the answer and closed), timeout or error
+        }
+        dropped += n;
+    }
+}
+
+// The client of this request: the peer, or whom a trusted proxy's X-Forwarded-For names.
+template <class Fields>
+void set_client_address(std::string& out, const IpAddress& peer, const std::string& peer_text,
+                        bool peer_trusted, const TrustedProxies& trusted, const Fields& fields) {
+    if (!peer_trusted) {
+        out = peer_text;
+        return;
+    }
+    std::array<std::string_view, 8> values;
+    std::size_t n = 0;
+    const auto range = fields.equal_range("X-Forwarded-For");
+    for (auto it = range.first; it != range.second; ++it) {
+        if (n == values.size()) {
+            // More headers than any proxy chain sends: the left-most are the client's own words.
+            std::move(values.begin() + 1, values.end(), values.begin());
+            --n;
+        }
+        values[n++] = it->value();
+    }
+    if (n == 0) {
+        out = peer_text;
+        return;
+    }
+    out = trusted.resolve(peer, std::span<const std::string_view>(values.data(), n)).to_string();
 }
 
 }  // namespace
@@ -309,6 +479,9 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         if (draining_) {
             break;
         }
+        // One deadline per request head: the first one's counts from the accept; a later one's
+        // from the moment its first byte is there (the wait for it is the idle timeout).
+        const bool first_request = first;
         if (buffer.size() == 0) {
             // A new client has usually sent its request with the connection: taken at once.
             // (A kept-alive connection's next request is rarely there yet.)
@@ -321,10 +494,11 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
                 }
             }
             if (got == 0) {
-                // Waiting for the next request on a kept-alive connection is bounded by the
-                // idle timeout; once its first byte arrives the head must come within
-                // header_timeout.
-                stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
+                if (first) {
+                    stream.expires_at(s->accepted_at + settings_.header_timeout);
+                } else {
+                    stream.expires_after(settings_.idle_timeout);
+                }
                 auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
                 if (ec) {
                     break;
@@ -335,12 +509,16 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         }
         first = false;
         s->busy = true;
-        bhttp::request_parser<bhttp::string_body> parser;
+        bhttp::request_parser<RequestBody> parser;
         parser.header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
         parser.body_limit(settings_.max_body_bytes);
         beast::error_code hec = parse_buffered(parser, buffer, ParseUntil::head);
         if (hec == bhttp::error::need_more) {
-            stream.expires_after(settings_.header_timeout);
+            if (first_request) {
+                stream.expires_at(s->accepted_at + settings_.header_timeout);
+            } else {
+                stream.expires_after(settings_.header_timeout);
+            }
             auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
             hec = ec;
         }
@@ -364,6 +542,11 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         if (hec) {
             co_await write_parser_error(stream, 400, "bad_request",
                                         fmt::format("malformed request: {}", hec.message()),
+                                        settings_.write_timeout);
+            break;
+        }
+        if (const char* problem = framing_problem(parser.get())) {
+            co_await write_parser_error(stream, 400, "bad_request", problem,
                                         settings_.write_timeout);
             break;
         }
@@ -409,6 +592,8 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
         req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
         const auto rid = req.msg["X-Request-Id"];
         req.request_id = acceptable_request_id(rid) ? std::string(rid) : make_request_id();
+        set_client_address(req.client_address, s->peer, s->peer_text, s->peer_trusted,
+                           trusted_proxies_, req.msg);
         const bool keep_alive = req.msg.keep_alive() && !draining_;
 
         Response res;
@@ -466,13 +651,16 @@ Task<void> Server::run_session(std::shared_ptr<Session> s) {
             stream.expires_after(settings_.write_timeout);
             auto [wec, wn] = co_await bhttp::async_write_header(stream, sr, kTuple);
             if (!wec) {
-                ChunkedSseWriter writer(stream, settings_.write_timeout);
+                ChunkedSseWriter writer(stream, buffer, settings_.write_timeout);
                 try {
                     co_await res.stream(writer);
                 } catch (const std::exception& e) {
                     spdlog::error("request {} stream failed: {}", req.request_id, e.what());
                 }
-                again = co_await writer.finish() && keep_alive;
+                if (writer.is_closed()) {
+                    spdlog::debug("request {}: the client left during the stream", req.request_id);
+                }
+                again = co_await writer.finish() && keep_alive && !writer.overflowed();
             }
         } else {
             again = co_await write_response(stream, res, req.method(), keep_alive, req.request_id,

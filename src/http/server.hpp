@@ -22,6 +22,13 @@ namespace confidant::http {
 /// header/body limits, timeouts (a slowloris client is dropped when its request head has not
 /// arrived within `header_timeout`), SSE responses, and a graceful drain.
 ///
+/// At most `max_connections` client connections are open at once: past it a new connection is
+/// accepted and closed at once, while the open ones go on. The accept loop outlives every error
+/// (out of descriptors: it backs off and retries). Request bodies are held in memory that grows
+/// with the bytes received, whatever Content-Length announced. A Transfer-Encoding other than
+/// exactly `chunked`, or one together with Content-Length, is answered 400 and the connection
+/// closed (the bytes after it are never read as another request).
+///
 /// Every handler error becomes API.md's JSON error shape; an exception that is not an
 /// `ErrorException` is logged once with the request id and answered 500 `internal`.
 class Server {
@@ -46,10 +53,13 @@ class Server {
 
   private:
     Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    /// Starts a session for a new connection, or closes it at once past max_connections.
+    void admit(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
     Task<void> run_session(std::shared_ptr<Session> session);
 
     std::vector<boost::asio::io_context*> contexts_;
     ServerSettings settings_;
+    TrustedProxies trusted_proxies_;
     const Router& router_;
     HttpMetrics& metrics_;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;

@@ -16,8 +16,13 @@ Task<RateDecision> LocalRateLimiter::hit(std::string_view key, long limit,
     co_return hit_sync(key, limit, window);
 }
 
+Task<RateDecision> LocalRateLimiter::peek(std::string_view key, long limit,
+                                          std::chrono::seconds window) {
+    co_return hit_sync(key, limit, window, false);
+}
+
 RateDecision LocalRateLimiter::hit_sync(std::string_view key, long limit,
-                                        std::chrono::seconds window) {
+                                        std::chrono::seconds window, bool count) {
     using namespace std::chrono;
     if (limit <= 0) {
         const long wait = std::max<long>(1, static_cast<long>(window.count()));
@@ -46,6 +51,10 @@ RateDecision LocalRateLimiter::hit_sync(std::string_view key, long limit,
         const long secs = static_cast<long>(
             (duration_cast<nanoseconds>(wait).count() + 999'999'999) / 1'000'000'000);
         return RateDecision{false, std::max<long>(1, secs), 0};
+    }
+    if (!count) {
+        const long remaining = static_cast<long>((period - ahead) / interval) + 1;
+        return RateDecision{true, 0, std::clamp<long>(remaining, 0, limit)};
     }
     if (it == shard.tat.end()) {
         shard.tat.emplace(std::string(key), new_tat);

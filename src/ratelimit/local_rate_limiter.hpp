@@ -23,8 +23,12 @@ class LocalRateLimiter final : public RateLimiter {
 
     Task<RateDecision> hit(std::string_view key, long limit, std::chrono::seconds window) override;
 
-    /// The synchronous core of hit().
-    RateDecision hit_sync(std::string_view key, long limit, std::chrono::seconds window);
+    Task<RateDecision> peek(std::string_view key, long limit,
+                            std::chrono::seconds window) override;
+
+    /// The synchronous core of hit() (with `count` false: of peek()).
+    RateDecision hit_sync(std::string_view key, long limit, std::chrono::seconds window,
+                          bool count = true);
 
     /// Drops every entry whose TAT has passed (hit() also does it every 1024 hits per shard).
     void sweep();

@@ -26,6 +26,10 @@ class RateLimiter {
     /// backend that cannot reach its store decides locally. A refused hit is not counted.
     virtual Task<RateDecision> hit(std::string_view key, long limit,
                                    std::chrono::seconds window) = 0;
+    /// Whether a hit for `key` would be allowed now, without counting one (e.g. "has this
+    /// username failed too often?" before checking a password). Same failure rules as hit().
+    virtual Task<RateDecision> peek(std::string_view key, long limit,
+                                    std::chrono::seconds window) = 0;
 };
 
 }  // namespace confidant::ratelimit

@@ -4,7 +4,7 @@
 
 namespace confidant::ratelimit {
 
-// KEYS[1] = key; ARGV[1] = limit; ARGV[2] = window in ms.
+// KEYS[1] = key; ARGV[1] = limit; ARGV[2] = window in ms; ARGV[3] = "1" to only look (peek).
 // Returns {allowed (0/1), retry_after_ms, remaining}. The epsilon absorbs floating-point
 // error so that exactly `limit` hits fit into one window.
 const redis::Script& gcra_script() {
@@ -22,6 +22,9 @@ local ahead = new_tat - now
 if ahead > window + 0.001 then
   return {0, math.ceil(ahead - window), 0}
 end
+if ARGV[3] == '1' then
+  return {1, 0, math.floor((window - ahead) / interval + 0.000001) + 1}
+end
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat))
 redis.call('PEXPIRE', KEYS[1], math.ceil(ahead))
 local remaining = math.floor((window - ahead) / interval + 0.000001)
@@ -36,24 +39,35 @@ RedisRateLimiter::RedisRateLimiter(redis::Pool& pool, const Clock& clock, std::s
 
 Task<RateDecision> RedisRateLimiter::hit(std::string_view key, long limit,
                                          std::chrono::seconds window) {
+    return decide(key, limit, window, true);
+}
+
+Task<RateDecision> RedisRateLimiter::peek(std::string_view key, long limit,
+                                          std::chrono::seconds window) {
+    return decide(key, limit, window, false);
+}
+
+Task<RateDecision> RedisRateLimiter::decide(std::string_view key, long limit,
+                                            std::chrono::seconds window, bool count) {
     if (limit <= 0 || window.count() <= 0 || !pool_.is_up()) {
         if (limit > 0 && window.count() > 0) {
             fallbacks_.fetch_add(1, std::memory_order_relaxed);
         }
-        co_return local_.hit_sync(key, limit, window);
+        co_return local_.hit_sync(key, limit, window, count);
     }
     std::vector<std::string> keys;
     keys.push_back(prefix_ + std::string(key));
     std::vector<std::string> args;
     args.push_back(std::to_string(limit));
     args.push_back(std::to_string(window.count() * 1000));
+    args.push_back(count ? "0" : "1");
     auto r = co_await pool_.eval(gcra_script(), std::move(keys), std::move(args));
     if (!r || !r->is_array() || r->elements().size() != 3) {
         fallbacks_.fetch_add(1, std::memory_order_relaxed);
         if (r) {
             spdlog::warn("rate limiter: unexpected script reply {}", r->to_debug_string());
         }
-        co_return local_.hit_sync(key, limit, window);
+        co_return local_.hit_sync(key, limit, window, count);
     }
     const auto& e = r->elements();
     RateDecision d;

@@ -25,11 +25,16 @@ class RedisRateLimiter final : public RateLimiter {
                               std::string key_prefix = "confidant:rl:");
 
     Task<RateDecision> hit(std::string_view key, long limit, std::chrono::seconds window) override;
+    Task<RateDecision> peek(std::string_view key, long limit,
+                            std::chrono::seconds window) override;
 
     /// Hits decided by the local fallback.
     std::uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
 
   private:
+    Task<RateDecision> decide(std::string_view key, long limit, std::chrono::seconds window,
+                              bool count);
+
     redis::Pool& pool_;
     std::string prefix_;
     LocalRateLimiter local_;

@@ -60,6 +60,21 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
+    void notify_connected() {
+        std::vector<std::function<void()>> callbacks;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            callbacks = on_connected_;
+        }
+        for (const auto& cb : callbacks) {
+            try {
+                cb();
+            } catch (const std::exception& ex) {
+                spdlog::error("redis subscriber: on_connected callback threw: {}", ex.what());
+            }
+        }
+    }
+
     Task<void> sleep_probe_interval() {
         sleep_.expires_after(settings_.down_probe_interval);
         co_await sleep_.async_wait(kTuple);
@@ -107,6 +122,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
                                                    [](const Reply& x) { return x.is_error(); });
             }
             if (ok) {
+                // Listeners first, so that whoever sees connected() knows they have run.
+                notify_connected();
                 connected_ = true;
                 connections_.fetch_add(1);
                 if (logged_down) {
@@ -177,6 +194,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     Url url_;
     std::mutex mu_;
     std::map<std::string, std::vector<Callback>, std::less<>> channels_;
+    std::vector<std::function<void()>> on_connected_;  // under mu_
     std::shared_ptr<Connection> conn_;  // strand_ only
     asio::steady_timer sleep_;          // strand_ only
     asio::steady_timer done_;           // strand_ only
@@ -207,6 +225,11 @@ void Subscriber::subscribe(std::string channel, Callback on_message) {
             impl_->strand_, impl_->subscribe_now(impl_, std::move(channel)),
             [](std::exception_ptr e) { log_if_exception("redis subscriber: subscribe", e); });
     }
+}
+
+void Subscriber::on_connected(std::function<void()> callback) {
+    std::lock_guard<std::mutex> lock(impl_->mu_);
+    impl_->on_connected_.push_back(std::move(callback));
 }
 
 Task<RedisResult<long>> Subscriber::publish(std::string_view channel, std::string_view message) {

@@ -38,6 +38,13 @@ class Subscriber {
     /// connected, else on the next (re)connection. No unsubscribe.
     void subscribe(std::string channel, Callback on_message);
 
+    /// Adds a callback run after every successful connection and subscription (the first one
+    /// and each reconnection), once every registered channel is subscribed again. Messages
+    /// published while the subscriber was disconnected are lost, so a listener that keeps
+    /// state derived from them (a local cache) should drop it here. Runs on the subscriber's
+    /// strand, before connected() turns true; must be quick and must not throw. No removal.
+    void on_connected(std::function<void()> callback);
+
     /// PUBLISH through the pool; returns how many subscribers received it. Fails fast when
     /// the pool is down.
     Task<RedisResult<long>> publish(std::string_view channel, std::string_view message);

@@ -15,9 +15,9 @@ import threading
 import time
 import unittest
 
-CONFIDANT_BIN = os.environ.get("CONFIDANT_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/app/confidant"))
+CONFIDANT_BIN = os.environ.get("CONFIDANT_BIN", os.path.join(os.path.dirname(__file__), "../../build/confidant"))
 EMULATOR_BIN = os.environ.get(
-    "EMULATOR_BIN", os.path.join(os.path.dirname(__file__), "../../build/tools/gemini-emulator/gemini-emulator"))
+    "EMULATOR_BIN", os.path.join(os.path.dirname(__file__), "../../build/gemini-emulator"))
 JWT_SECRET = "e2e-secret-0123456789abcdef-0123456789"
 
 
@@ -89,6 +89,10 @@ class Confidant(Process):
             "LOG_LEVEL": "warn",
             "HTTP_THREADS": "2",
             "LLM_PROVIDER": "offline",
+            # The suites register many users and try wrong passwords from one address; the
+            # abuse limits have suites of their own (test_accounts.py) that turn them on.
+            "REGISTRATIONS_PER_HOUR": "0",
+            "LOGIN_FAILURES_PER_WINDOW": "0",
         }
         full.update(env or {})
         full = {k: v for k, v in full.items() if v is not None}
@@ -121,11 +125,15 @@ class Emulator(Process):
 
 
 class RedisServer:
-    """A real redis-server on a free loopback port; stop() and start() keep the port."""
+    """A real redis-server on a free loopback port; stop() or kill() and start() keep the port
+    and the data directory. With appendonly=True every acknowledged write is fsynced to the
+    append-only file first (`--appendfsync always`), so a restart after kill() (SIGKILL) comes
+    back with the data, as a production Redis does."""
 
-    def __init__(self):
+    def __init__(self, appendonly=False):
         self.dir = tempfile.mkdtemp(prefix="confidant-redis-")
         self.port = free_port()
+        self.appendonly = appendonly
         self.proc = None
         self.start()
 
@@ -135,22 +143,30 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
              "--dir", self.dir, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith(b"+PONG"):  # not -LOADING: the data is back
                         return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(10)
+
+    def kill(self):
+        """SIGKILL by pid: no shutdown save, every connection reset at once."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(10)
 
     def command(self, *args):
@@ -184,11 +200,20 @@ class Response:
 
 
 class Client:
-    """A plain HTTP/1.1 client (keep-alive on one connection)."""
+    """A plain HTTP/1.1 client (keep-alive on one connection).
+
+    A request is never re-sent blindly: only an idempotent one (GET, HEAD, OPTIONS, DELETE, PUT)
+    is retried, once, on a new connection, and only when the kept-alive connection it went out
+    on was closed before any byte of the answer (the server may close an idle connection at any
+    moment). Anything else — a POST or PATCH, a fresh connection, an answer cut short — raises,
+    so a premature close by the server is seen by the test."""
+
+    IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
     def __init__(self, port, token=None, timeout=30):
         self.port, self.token, self.timeout = port, token, timeout
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self._answered_sock = None  # the socket the last answer came on (kept alive)
 
     def request(self, method, path, body=None, headers=None, raw=None, token=None):
         h = {}
@@ -200,16 +225,28 @@ class Client:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
         h.update(headers or {})
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                return Response(r.status, r.getheaders(), r.read())
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-                if attempt == 1:
-                    raise
+        reused = self.conn.sock is not None and self.conn.sock is self._answered_sock
+        try:
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()  # raises before any byte of the status line was read
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._reconnect()
+            if not (reused and method.upper() in self.IDEMPOTENT):
+                raise
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()
+        try:
+            response = Response(r.status, r.getheaders(), r.read())
+        except Exception:
+            self._reconnect()
+            raise
+        self._answered_sock = self.conn.sock  # None when the answer closed the connection
+        return response
+
+    def _reconnect(self):
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self._answered_sock = None
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 
-const bin = process.env.CONFIDANT_BIN ?? new URL('../../build/src/app/confidant', import.meta.url).pathname;
+const bin = process.env.CONFIDANT_BIN ?? new URL('../../build/confidant', import.meta.url).pathname;
 let server;
 let port;
 let dir;

@@ -136,13 +136,16 @@ class WithRedis(unittest.TestCase):
         failures, done, count = [], threading.Event(), [0]
 
         def hammer():
-            cl = Client(s.port, token)
-            while not done.is_set():
-                for path in ("/v1/me", "/v1/chat/history"):
-                    r = cl.get(path)
-                    count[0] += 1
-                    if r.status != 200:
-                        failures.append((path, r.status, r.body))
+            try:
+                cl = Client(s.port, token)
+                while not done.is_set():
+                    for path in ("/v1/me", "/v1/chat/history"):
+                        r = cl.get(path)
+                        count[0] += 1
+                        if r.status != 200:
+                            failures.append((path, r.status, r.body))
+            except BaseException as e:  # a dead hammer must fail the test, not stop checking
+                failures.append(("hammer died", repr(e)))
 
         t = threading.Thread(target=hammer)
         t.start()
@@ -170,8 +173,65 @@ class WithRedis(unittest.TestCase):
         finally:
             done.set()
             t.join(10)
+        self.assertFalse(t.is_alive(), "the hammer thread did not stop")
         self.assertEqual(failures, [])
         self.assertGreater(count[0], 50)
+
+    def test_no_stale_cache_after_redis_is_killed_and_returns_with_its_data(self):
+        # Redis persists (AOF, fsync on every write) and is killed with SIGKILL just before the
+        # writes: their invalidations cannot reach it nor the other instance. It then comes back
+        # with the old profile and history page. B keeps L1 copies 300 s, so only the
+        # invalidation machinery (replay, L1 drop on resubscription) can make it see the new
+        # values; A keeps them 1 s, so it soon reads Redis again and must not find the old ones.
+        redis = RedisServer(appendonly=True)
+        self.addCleanup(redis.close)
+        env = {"REDIS_URL": redis.url, "CACHE_TTL_SECONDS": "600"}
+        a = self.start(CACHE_L1_TTL_SECONDS="1", **env)
+        b = self.start(CACHE_L1_TTL_SECONDS="300", **env)
+        token, _ = register(Client(a.port))
+        ca, cb = Client(a.port, token), Client(b.port, token)
+        self.assertEqual(ca.post("/v1/chat", {"message": "before the kill"}).status, 200)
+        for c in (ca, cb, ca, cb):  # cached in Redis and in both L1s
+            me = c.get("/v1/me").json()
+            self.assertNotEqual(me["display_name"], "after the kill")
+            self.assertEqual(len(c.get("/v1/chat/history").json()["messages"]), 2)
+        # At least the generation key, the profile and the history page are in Redis.
+        self.assertGreaterEqual(int(redis.command("DBSIZE").strip().lstrip(":")), 3)
+
+        redis.kill()
+        r = ca.patch("/v1/me", {"display_name": "after the kill"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(ca.post("/v1/chat", {"message": "while redis is dead"}).status, 200)
+        self.assertEqual(ca.get("/v1/me").json()["display_name"], "after the kill")
+        self.assertIn("cache_l2_reads_suspended 1", Client(a.port).get("/metrics").body.decode())
+
+        redis.start()  # same port and directory; returns once the AOF is loaded
+        back = time.time()
+        seen = {}
+        while time.time() < back + 2.0:
+            seen = {
+                "me_a": ca.get("/v1/me").json()["display_name"],
+                "me_b": cb.get("/v1/me").json()["display_name"],
+                "hist_a": [m["content"] for m in ca.get("/v1/chat/history").json()["messages"]][-2:-1],
+                "hist_b": [m["content"] for m in cb.get("/v1/chat/history").json()["messages"]][-2:-1],
+            }
+            if seen == {"me_a": "after the kill", "me_b": "after the kill",
+                        "hist_a": ["while redis is dead"], "hist_b": ["while redis is dead"]}:
+                break
+            time.sleep(0.05)
+        self.assertEqual(seen, {"me_a": "after the kill", "me_b": "after the kill",
+                                "hist_a": ["while redis is dead"], "hist_b": ["while redis is dead"]},
+                         f"not within 2 s of Redis returning; A: {a.stderr()[-1500:]}")
+        # And it stays so once A's L1 copies have expired: nothing stale comes back from Redis.
+        time.sleep(1.2)
+        for c in (ca, cb):
+            self.assertEqual(c.get("/v1/me").json()["display_name"], "after the kill")
+            self.assertEqual(len(c.get("/v1/chat/history").json()["messages"]), 4)
+        text_a = Client(a.port).get("/metrics").body.decode()
+        self.assertRegex(text_a, r'cache_invalidation_replays_total\{result="ok"\} [1-9]')
+        self.assertIn("cache_invalidations_pending 0", text_a)
+        self.assertIn("cache_l2_reads_suspended 0", text_a)
+        self.assertGreaterEqual(metric(b.port, "cache_l1_flushes_total", 'reason="resubscribed"'), 2)
 
     def test_invalidation_reaches_other_instance(self):
         a = self.start(CACHE_L1_TTL_SECONDS="300")

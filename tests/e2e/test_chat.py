@@ -1,7 +1,9 @@
 """Chat against the Gemini emulator: replies, streaming, retries, the circuit breaker,
 idempotency, quotas, history paging, and nothing stored on failure."""
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -239,6 +241,70 @@ class IdempotencyInProgress(ChatBase):
         again = c.post("/v1/chat", {"message": "slow one"}, headers={"Idempotency-Key": "dup-1"})
         self.assertEqual(again.status, 200)
         self.assertEqual(again.json(), [r for r in results if r.status == 200][0].json())
+
+
+class QuotaAndIdempotencyOutliveDeletes(ChatBase):
+    extra_env = {"FREE_MESSAGES_PER_DAY": "2"}
+
+    def test_deleting_history_does_not_reset_the_quota(self):
+        c, _ = self.user()
+        self.assertEqual(c.post("/v1/chat", {"message": "one"}).status, 200)
+        self.assertEqual(c.post("/v1/chat", {"message": "two"}).status, 200)
+        self.assertEqual(c.delete("/v1/chat/history").status, 204)
+        self.assertEqual(self.history(c)["messages"], [])
+        r = c.post("/v1/chat", {"message": "three"})
+        self.assertEqual(r.status, 429, r.body)
+        self.assertEqual(r.error_code(), "quota_exceeded")
+        self.assertEqual(c.get("/v1/subscription").json()["used_today"], 2)
+
+    def test_a_deleted_conversation_never_comes_back_through_its_key(self):
+        c, _ = self.user()
+        first = c.post("/v1/chat", {"message": "my secret"}, headers={"Idempotency-Key": "del-1"})
+        self.assertEqual(first.status, 200)
+        self.assertEqual(c.delete("/v1/chat/history").status, 204)
+        again = c.post("/v1/chat", {"message": "my secret"}, headers={"Idempotency-Key": "del-1"})
+        self.assertEqual(again.status, 200, again.body)
+        self.assertGreater(again.json()["message"]["id"], first.json()["reply"]["id"])
+        ids = [m["id"] for m in self.history(c)["messages"]]
+        self.assertEqual(ids, [again.json()["message"]["id"], again.json()["reply"]["id"]])
+
+
+class IdempotencyAcrossInstances(unittest.TestCase):
+    """Two instances on one database: a key is reserved in the database, not in a process."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator("--api-key", "test-key", "--latency-ms", "1500")
+        env = {"LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "test-key", "GEMINI_BASE_URL": cls.emu.url,
+               "GEMINI_MODEL": "gemini-test"}
+        cls.dir = tempfile.mkdtemp(prefix="confidant-shared-")
+        cls.a = Confidant(env, db_dir=cls.dir)
+        cls.b = Confidant(env, db_dir=cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = [cls.a.stop(), cls.b.stop()]
+        cls.emu.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert codes == [0, 0], codes
+
+    def test_the_second_instance_gets_409_while_the_first_runs_then_the_replay(self):
+        token, _ = register(Client(self.a.port))
+        first = []
+        t = threading.Thread(target=lambda: first.append(
+            Client(self.a.port, token).post("/v1/chat", {"message": "once"}, headers={"Idempotency-Key": "x-1"})))
+        t.start()
+        time.sleep(0.5)
+        before = self.emu.stats()
+        busy = Client(self.b.port, token).post("/v1/chat", {"message": "once"}, headers={"Idempotency-Key": "x-1"})
+        self.assertEqual(busy.status, 409, busy.body)
+        self.assertEqual(busy.error_code(), "conflict")
+        t.join(10)
+        self.assertEqual(first[0].status, 200, first[0].body)
+        replay = Client(self.b.port, token).post("/v1/chat", {"message": "once"}, headers={"Idempotency-Key": "x-1"})
+        self.assertEqual(replay.status, 200)
+        self.assertEqual(replay.json(), first[0].json())
+        self.assertEqual(self.emu.stats(), before)  # neither the 409 nor the replay called the model
 
 
 class RateLimitAndRetries(ChatBase):

@@ -1,4 +1,5 @@
 """HTTP core: ops endpoints, error shape, limits, timeouts, keep-alive, graceful shutdown."""
+import http.client
 import json
 import os
 import signal
@@ -220,6 +221,164 @@ class Errors(ServerTestCase):
         self.assertEqual(self.client().get("/healthz").status, 200)
 
 
+class Framing(ServerTestCase):
+    """A body framed by anything but Content-Length alone or exactly `chunked` alone is refused:
+    400 with the JSON error, the connection closed, and the bytes after the head never read as
+    another request (the smuggled GET below would answer 200)."""
+    SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: smuggled\r\n\r\n"
+
+    def assert_refused(self, framing, body, mentions="Transfer-Encoding"):
+        req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+               framing + b"\r\n" + body)
+        raw = raw_exchange(self.port, req)
+        status, head, payload = parse_raw_response(raw)
+        self.assertEqual(status, 400, raw)
+        self.assertEqual(json.loads(payload)["error"]["code"], "bad_request")
+        self.assertIn(mentions, json.loads(payload)["error"]["message"])
+        self.assertIn("Connection: close", head)
+        self.assertEqual(raw.count(b"HTTP/1.1 "), 1, raw)  # one answer: nothing else was parsed
+        self.assertNotIn(b"smuggled", raw)
+
+    def test_chunked_then_identity(self):
+        body = b"%x\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN + b"\r\n0\r\n\r\n"
+        self.assert_refused(b"Transfer-Encoding: chunked, identity\r\n", self.SMUGGLED + body)
+
+    def test_gzip(self):
+        self.assert_refused(b"Transfer-Encoding: gzip\r\n", self.SMUGGLED)
+
+    def test_identity(self):
+        self.assert_refused(b"Transfer-Encoding: identity\r\n", self.SMUGGLED)
+
+    def test_two_transfer_encoding_fields(self):
+        body = b"%x\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN + b"\r\n0\r\n\r\n"
+        self.assert_refused(b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n", body + self.SMUGGLED)
+
+    def test_transfer_encoding_with_content_length(self):
+        n = len(self.SMUGGLED)
+        self.assert_refused(b"Transfer-Encoding: gzip\r\nContent-Length: %d\r\n" % n, self.SMUGGLED)
+        self.assert_refused(b"Content-Length: %d\r\nTransfer-Encoding: identity\r\n" % n, self.SMUGGLED)
+        # Both orders of chunked + Content-Length (the length would end the body inside the chunk);
+        # Beast's parser refuses these itself, in its own words.
+        chunked = b"%x\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN + b"\r\n0\r\n\r\n"
+        self.assert_refused(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", chunked + self.SMUGGLED,
+                            mentions="malformed")
+        self.assert_refused(b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", chunked + self.SMUGGLED,
+                            mentions="malformed")
+
+    def test_exactly_chunked_is_read(self):
+        body = b"%x\r\n" % len(WRONG_LOGIN) + WRONG_LOGIN + b"\r\n0\r\n\r\n"
+        for te in (b"chunked", b"Chunked", b" chunked "):
+            raw = raw_exchange(self.port, b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                          b"Content-Type: application/json\r\nTransfer-Encoding:" + te + b"\r\n\r\n" + body)
+            status, _, payload = parse_raw_response(raw)
+            self.assertEqual(status, 401, raw)
+            self.assertEqual(json.loads(payload)["error"]["code"], "unauthorized")
+
+
+class HeaderDeadline(ServerTestCase):
+    env = {"HEADER_TIMEOUT_SECONDS": "2", "IDLE_TIMEOUT_SECONDS": "10"}
+
+    def trickle_until_closed(self, s, first=b""):
+        """Sends `first`, then one header byte every 0.1 s; returns when the server closes."""
+        s.sendall(first)
+        for _ in range(100):
+            try:
+                s.sendall(b"X")
+                s.settimeout(0.1)
+                try:
+                    if s.recv(4096) == b"":
+                        return
+                except socket.timeout:
+                    pass
+            except (BrokenPipeError, ConnectionResetError):
+                return
+        self.fail("the slow head was never cut")
+
+    def test_first_head_is_due_header_timeout_after_the_accept(self):
+        """The first head's deadline counts from the accept, however late its first byte."""
+        s = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        time.sleep(1.5)  # the first byte comes late, then the rest trickles
+        self.trickle_until_closed(s, b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 1.9)
+        self.assertLess(elapsed, 2.7)  # not 1.5 + 2 s
+
+    def test_next_head_is_due_header_timeout_after_its_first_byte(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        self.assertIn(b"200 OK", s.recv(4096))
+        time.sleep(1.0)  # idle on a kept-alive connection: the idle timeout, not the head's
+        t0 = time.monotonic()
+        self.trickle_until_closed(s, b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 1.9)
+        self.assertLess(elapsed, 2.7)
+
+
+class StreamedChatClientLeaves(unittest.TestCase):
+    """A streamed chat notices its client leaving even after the client sent more bytes."""
+
+    @classmethod
+    def setUpClass(cls):
+        from harness import Emulator
+        # A slow pace keeps the stream open long enough to leave in the middle.
+        cls.emu = Emulator("--tokens-per-second", "20", "--reply-words", "30")
+        cls.server = Confidant({"LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "k", "GEMINI_BASE_URL": cls.emu.url})
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.close()
+        cls.emu.stop()
+        assert code == 0, cls.server.stderr()[-2000:]
+
+    def start_stream(self, token):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        body = json.dumps({"message": "a long story please", "stream": True}).encode()
+        s.sendall(b"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        s.settimeout(10)
+        seen = b""
+        while b"event: delta" not in seen:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, seen)
+            seen += chunk
+        return s, seen
+
+    def history(self, token):
+        c = Client(self.port, token)
+        self.addCleanup(c.close)
+        r = c.get("/v1/chat/history")
+        self.assertEqual(r.status, 200, r.body)
+        return r.json()["messages"]
+
+    def test_pipelined_byte_then_close_stores_nothing(self):
+        token, _ = register(Client(self.port))
+        s, _ = self.start_stream(token)
+        s.sendall(b"G")  # the start of another request...
+        time.sleep(0.3)
+        s.close()  # ...and gone
+        time.sleep(3.5)  # well past the end the stream would have had
+        self.assertEqual(self.history(token), [])
+
+    def test_request_pipelined_during_a_stream_is_answered_after_it(self):
+        token, _ = register(Client(self.port))
+        s, seen = self.start_stream(token)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: after-stream\r\nConnection: close\r\n\r\n")
+        raw = seen + read_until_closed(s)
+        stream, _, after = raw.partition(b"\r\n0\r\n\r\n")  # the last chunk ends the SSE answer
+        self.assertIn(b"event: done", stream)
+        status, head, body = parse_raw_response(after)
+        self.assertEqual(status, 200, after)
+        self.assertIn("X-Request-Id: after-stream", head)
+        self.assertEqual(len(self.history(token)), 2)
+
+
 class KeepAliveAndTimeouts(ServerTestCase):
     env = {"HEADER_TIMEOUT_SECONDS": "1", "IDLE_TIMEOUT_SECONDS": "2"}
 
@@ -255,6 +414,18 @@ class KeepAliveAndTimeouts(ServerTestCase):
                 break
         self.assertTrue(closed, "the slow client was not disconnected")
         self.assertLess(time.time() - t0, 3.9)
+
+    def test_client_retries_only_idempotent_requests_after_an_idle_close(self):
+        """The test client must not hide a dropped connection: after the server closed an idle
+        kept-alive connection, a GET is retried once on a new one, a POST raises."""
+        c = self.client()
+        self.assertEqual(c.get("/healthz").status, 200)
+        time.sleep(2.5)  # past IDLE_TIMEOUT_SECONDS: the server has closed this connection
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            c.post("/v1/auth/login", {"username": "nobody-here", "password": "wrong-password"})
+        self.assertEqual(c.post("/v1/auth/login", {"username": "x", "password": "y"}).status, 401)  # new connection
+        time.sleep(2.5)
+        self.assertEqual(c.get("/healthz").status, 200)  # retried on a new connection
 
     def test_idle_keep_alive_connection_is_closed(self):
         s = socket.create_connection(("127.0.0.1", self.port))

@@ -27,13 +27,22 @@
 
 namespace confidant::test {
 
+struct RedisServerOptions {
+    /// `--appendonly yes --appendfsync always`: every acknowledged write is on disk, so a
+    /// restart after kill() comes back with the data (as a production Redis would).
+    bool append_only = false;
+};
+
 /// A real `redis-server` for tests: a free loopback port, a temporary directory, no
-/// persistence. stop() then start() again reuses the SAME port (outage tests). The process is
-/// stopped by pid in stop() and in the destructor. Blocking; call from the test thread.
+/// persistence unless asked. stop() or kill() then start() again reuses the SAME port and
+/// directory (outage tests). The process is stopped by pid in stop() and in the destructor.
+/// Blocking; call from the test thread.
 class RedisServer {
   public:
     /// Starts at once unless `start_now` is false.
-    explicit RedisServer(bool start_now = true) : port_(free_port()) {
+    explicit RedisServer(bool start_now = true) : RedisServer(RedisServerOptions{}, start_now) {}
+    explicit RedisServer(RedisServerOptions options, bool start_now = true)
+        : port_(free_port()), options_(options) {
         char tmpl[] = "/tmp/confidant-redis-XXXXXX";
         if (::mkdtemp(tmpl) == nullptr) {
             throw std::runtime_error("mkdtemp failed");
@@ -71,7 +80,9 @@ class RedisServer {
                                          "--save",
                                          "",
                                          "--appendonly",
-                                         "no",
+                                         options_.append_only ? "yes" : "no",
+                                         "--appendfsync",
+                                         "always",
                                          "--dir",
                                          dir_.string(),
                                          "--daemonize",
@@ -136,6 +147,17 @@ class RedisServer {
         pid_ = -1;
     }
 
+    /// SIGKILL (no shutdown save, connections reset), then waits for the process. Idempotent.
+    void kill() {
+        if (pid_ <= 0) {
+            return;
+        }
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
     /// One blocking PING on a fresh connection; true on +PONG.
     bool ping() const {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -182,6 +204,7 @@ class RedisServer {
     }
 
     std::uint16_t port_;
+    RedisServerOptions options_;
     std::filesystem::path dir_;
     pid_t pid_ = -1;
 };

@@ -628,6 +628,11 @@ Task<std::int64_t> LocalCache::del_pattern(std::string_view pattern) {
     co_return static_cast<std::int64_t>(erase_matching(pattern));
 }
 
+Task<bool> LocalCache::invalidate_all() {
+    clear();
+    co_return true;
+}
+
 Task<CacheStats> LocalCache::stats() {
     CacheStats s;
     s.status = "local_only";

@@ -75,6 +75,8 @@ class LocalCache final : public Cache {
     Task<void> set(std::string_view key, std::string value, std::chrono::seconds ttl) override;
     Task<void> del(std::string_view key) override;
     Task<std::int64_t> del_pattern(std::string_view pattern) override;
+    /// clear(); always true.
+    Task<bool> invalidate_all() override;
     /// status "local_only", backend "local", total_keys = entries, L1 figures in `l1`.
     Task<CacheStats> stats() override;
 

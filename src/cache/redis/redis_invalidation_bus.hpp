@@ -11,9 +11,11 @@
 
 namespace confidant::cache {
 
-/// InvalidationBus over Redis pub/sub: publish() is a PUBLISH through the pool (dropped and
-/// counted when Redis is down), subscribe() registers on the Subscriber's channel, which
-/// reconnects and resubscribes by itself after an outage. The subscriber must outlive the bus.
+/// InvalidationBus over Redis pub/sub: publish() is a PUBLISH through the pool (dropped,
+/// counted and reported false when Redis is down), subscribe() registers on the Subscriber's
+/// channel, which reconnects and resubscribes by itself after an outage; on_resubscribed()
+/// runs after each of those (re)subscriptions (Subscriber::on_connected). The subscriber must
+/// outlive the bus.
 class RedisInvalidationBus final : public InvalidationBus {
   public:
     static constexpr std::string_view kDefaultChannel = "confidant:invalidate";
@@ -21,8 +23,9 @@ class RedisInvalidationBus final : public InvalidationBus {
     explicit RedisInvalidationBus(redis::Subscriber& subscriber,
                                   std::string channel = std::string(kDefaultChannel));
 
-    Task<void> publish(std::string_view message) override;
+    Task<bool> publish(std::string_view message) override;
     void subscribe(std::function<void(std::string_view)> on_message) override;
+    void on_resubscribed(std::function<void()> callback) override;
 
     /// Messages that could not be published.
     std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }

@@ -4,7 +4,7 @@
 
 namespace confidant::cache {
 
-Task<void> LocalInvalidationBus::publish(std::string_view message) {
+Task<bool> LocalInvalidationBus::publish(std::string_view message) {
     std::vector<std::function<void(std::string_view)>> subscribers;
     {
         std::lock_guard lock(mu_);
@@ -15,7 +15,7 @@ Task<void> LocalInvalidationBus::publish(std::string_view message) {
     for (const auto& s : subscribers) {
         s(copy);
     }
-    co_return;
+    co_return true;
 }
 
 void LocalInvalidationBus::subscribe(std::function<void(std::string_view)> on_message) {

@@ -11,10 +11,10 @@ namespace confidant::cache {
 
 /// An InvalidationBus inside one process: publish() delivers synchronously, on the caller's
 /// thread, to every subscriber (including the publisher's own). For tests and for several
-/// TieredCaches sharing one process. Thread-safe.
+/// TieredCaches sharing one process. Never loses a message. Thread-safe.
 class LocalInvalidationBus final : public InvalidationBus {
   public:
-    Task<void> publish(std::string_view message) override;
+    Task<bool> publish(std::string_view message) override;
     void subscribe(std::function<void(std::string_view)> on_message) override;
 
   private:

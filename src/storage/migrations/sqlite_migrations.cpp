@@ -51,10 +51,43 @@ constexpr std::string_view kV3 = R"sql(
 CREATE INDEX idx_chat_history_user_role_created ON chat_history (user_id, role, created_at);
 )sql";
 
+// Usage is counted per user and UTC day by the transaction that stores an exchange (a billing
+// record: deleting history does not change it), seeded from the history kept so far. Replay
+// records refer to the stored messages instead of holding a rendered copy, and a key is
+// reserved ('pending') before the model is called. The quota index and the (user, created_at)
+// index lose their last readers.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE usage_daily (
+    user_id  INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    day      INTEGER NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, day)
+) WITHOUT ROWID;
+INSERT INTO usage_daily (user_id, day, messages)
+    SELECT user_id, created_at / 86400, COUNT(*) FROM chat_history WHERE role = 'user'
+    GROUP BY user_id, created_at / 86400;
+DROP TABLE idempotency_keys;
+CREATE TABLE idempotency_keys (
+    user_id          INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key              TEXT    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('pending', 'done')),
+    user_message_id  INTEGER NULL,
+    reply_message_id INTEGER NULL,
+    model            TEXT    NOT NULL DEFAULT '',
+    created_at       INTEGER NOT NULL,
+    reserved_until   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys (created_at);
+DROP INDEX idx_chat_history_user_role_created;
+DROP INDEX idx_chat_history_user_created;
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "users_and_chat_history", kV1},
     Migration{2, "idempotency_keys", kV2},
     Migration{3, "chat_history_quota_index", kV3},
+    Migration{4, "usage_counters_and_idempotency_reservations", kV4},
 };
 
 }  // namespace

@@ -123,8 +123,20 @@ TEST(TieredCache, BusCallbackOutlivingTheCacheIsHarmless) {
     LocalCache l1({.max_entries = 10});
     LocalCache l2({.max_entries = 10});
     { TieredCache gone({.instance_id = "gone"}, l1, l2, &bus); }
+    // The dead cache's subscription is a no-op: it no longer touches the L1 it borrowed
+    // (ASan would also flag a use of the destroyed object here)...
+    l1.set_sync("k", "kept", 60s);
     run_sync(bus.publish("other del k"));
-    SUCCEED();
+    run_sync(bus.publish("other clr *"));
+    EXPECT_EQ(l1.get_sync("k"), std::optional<std::string>("kept"));
+    // ...while a live cache subscribed to the same bus still gets every message.
+    LocalCache l1_live({.max_entries = 10});
+    TieredCache live({.instance_id = "live"}, l1_live, l2, &bus);
+    run_sync(live.set("k", "v", 60s));
+    run_sync(bus.publish("other del k"));
+    EXPECT_FALSE(live.get_l1("k").has_value());
+    EXPECT_EQ(live.remote_invalidations(), 1u);
+    EXPECT_EQ(l1.get_sync("k"), std::optional<std::string>("kept"));
 }
 
 }  // namespace

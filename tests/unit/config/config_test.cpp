@@ -8,7 +8,9 @@
 using confidant::config::ConfigError;
 using confidant::config::Environment;
 using confidant::config::load;
+using confidant::config::is_loopback_url;
 using confidant::config::parse_dotenv;
+using confidant::config::redact_url;
 
 namespace {
 std::string error_of(const Environment& env) {
@@ -44,11 +46,63 @@ TEST(Config, DefaultsMatchDesign) {
     EXPECT_EQ(s.llm_provider, "offline");
     EXPECT_FALSE(s.redis_url.has_value());
     EXPECT_FALSE(s.jwt_secret.has_value());
+    EXPECT_EQ(s.data_dir, "./data");
+    EXPECT_EQ(s.database_url, "sqlite://./data/confidant.db");
+    EXPECT_EQ(s.login_failures_per_window, 5);
+    EXPECT_EQ(s.login_failure_window_s, 900);
+    EXPECT_EQ(s.registrations_per_hour, 20);
+    EXPECT_EQ(s.password_hash_queue, 64u);
+}
+
+TEST(Config, TheDataDirectoryHoldsTheDefaultDatabase) {
+    EXPECT_EQ(load({{"DATA_DIR", "/var/lib/confidant"}}).database_url,
+              "sqlite:///var/lib/confidant/confidant.db");
+    EXPECT_EQ(
+        load({{"DATA_DIR", "/x"}, {"DATABASE_URL", "sqlite:///elsewhere.db"}}).database_url,
+        "sqlite:///elsewhere.db");
+}
+
+TEST(Config, SecretsAreSharedLongAndNeverEchoed) {
+    // Several instances (Redis) must share one secret; a short one is refused.
+    const auto without = error_of({{"REDIS_URL", "redis://r:6379/0"}});
+    EXPECT_NE(without.find("JWT_SECRET"), std::string::npos) << without;
+    EXPECT_NE(error_of({{"JWT_SECRET", std::string(31, 'x')}}).find("32"), std::string::npos);
+    EXPECT_EQ(load({{"JWT_SECRET", std::string(32, 'x')}}).jwt_secret->size(), 32u);
+    const auto echoed = error_of({{"REDIS_URL", "rediss://admin:hunter2@cache:6380/0"}});
+    EXPECT_NE(echoed.find("REDIS_URL"), std::string::npos);
+    EXPECT_EQ(echoed.find("hunter2"), std::string::npos) << echoed;
+    EXPECT_EQ(redact_url("postgresql://app:s3cret@db:5432/x?sslmode=require"),
+              "postgresql://app:***@db:5432/x?sslmode=require");
+    EXPECT_EQ(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+    EXPECT_EQ(redact_url("redis://h:1/0"), "redis://h:1/0");
+    EXPECT_EQ(redact_url("sqlite:///a@b/c.db"), "sqlite:///a@b/c.db");
+}
+
+TEST(Config, KeysNeverTravelInClearBeyondLoopback) {
+    EXPECT_TRUE(is_loopback_url("http://127.0.0.1:8080"));
+    EXPECT_TRUE(is_loopback_url("http://localhost/v1"));
+    EXPECT_TRUE(is_loopback_url("http://[::1]:9/"));
+    EXPECT_FALSE(is_loopback_url("http://127.0.0.1.evil.com/"));
+    EXPECT_FALSE(is_loopback_url("http://10.0.0.1:8080"));
+    EXPECT_FALSE(is_loopback_url("http://localhost.example.com"));
+    EXPECT_NE(error_of({{"GEMINI_API_KEY", "k"}, {"GEMINI_BASE_URL", "http://gemini.example.com"}})
+                  .find("GEMINI_BASE_URL"),
+              std::string::npos);
+    EXPECT_EQ(load({{"GEMINI_API_KEY", "k"}, {"GEMINI_BASE_URL", "http://127.0.0.1:9999"}})
+                  .gemini_base_url,
+              "http://127.0.0.1:9999");
+    EXPECT_NE(error_of({{"OPENAI_API_KEY", "k"}, {"OPENAI_BASE_URL", "http://10.1.1.1:8080"}})
+                  .find("OPENAI_BASE_URL"),
+              std::string::npos);
+    // Without a key there is nothing to leak: a LAN llama.cpp is fine.
+    EXPECT_EQ(load({{"OPENAI_BASE_URL", "http://10.1.1.1:8080"}}).openai_base_url,
+              "http://10.1.1.1:8080");
 }
 
 TEST(Config, ParsesValues) {
     const auto s = load({{"PORT", "9000"},
                          {"REDIS_URL", "redis://localhost:6380/2"},
+                         {"JWT_SECRET", "0123456789abcdef0123456789abcdef"},
                          {"REDIS_RETRY_ON_TIMEOUT", "false"},
                          {"REDIS_RETRY_MIN_WAIT", "0.25"},
                          {"LOG_FORMAT", "json"},
@@ -81,6 +135,10 @@ TEST(Config, BadValuesNameTheVariable) {
         {"LLM_PROVIDER", "x"},
         {"DATABASE_URL", "mysql://db"},
         {"JWT_SECRET", "short"},
+        {"LOGIN_FAILURES_PER_WINDOW", "-1"},
+        {"LOGIN_FAILURE_WINDOW_SECONDS", "0"},
+        {"REGISTRATIONS_PER_HOUR", "x"},
+        {"PASSWORD_HASH_QUEUE", "-5"},
         {"LLM_BREAKER_FAILURE_RATE", "1.5"},
         {"QUEUE_BACKEND", "kafka"},
         {"GEMINI_BASE_URL", "ftp://x"},
@@ -113,6 +171,7 @@ TEST(Config, SpeechSettings) {
     EXPECT_EQ(s.espeak_voice, "en-us");
     EXPECT_EQ(s.espeak_rate_wpm, 220);
     EXPECT_EQ(s.audio_dir, "/var/lib/confidant/audio");
+    EXPECT_EQ(load({{"DATA_DIR", "/srv/c"}}).audio_dir, "/srv/c/audio");
     EXPECT_NE(error_of({{"TTS_PROVIDER", "gemini"}}).find("GEMINI_API_KEY"), std::string::npos);
     for (const auto& [name, value] :
          std::vector<std::pair<std::string, std::string>>{{"TTS_PROVIDER", "festival"},
@@ -158,8 +217,41 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
     for (const char* name :
          {"HOST", "PORT", "DATABASE_URL", "REDIS_URL", "REDIS_MAX_CONNECTIONS", "CACHE_TTL_SECONDS",
           "JWT_SECRET", "ADMIN_RATE_LIMIT_PER_MINUTE", "LLM_PROVIDER", "GEMINI_API_KEY",
-          "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND", "TTS_PROVIDER",
-          "GEMINI_TTS_MODEL", "ESPEAK_VOICE", "ESPEAK_RATE", "AUDIO_DIR"}) {
+          "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND", "DATA_DIR",
+          "LOGIN_FAILURES_PER_WINDOW", "LOGIN_FAILURE_WINDOW_SECONDS", "REGISTRATIONS_PER_HOUR",
+          "PASSWORD_HASH_QUEUE", "MAX_CONNECTIONS", "BODY_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS",
+          "TRUSTED_PROXIES", "TTS_PROVIDER", "GEMINI_TTS_MODEL", "ESPEAK_VOICE", "ESPEAK_RATE",
+          "AUDIO_DIR"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
+}
+
+TEST(Config, ConnectionLimitsAndTimeouts) {
+    const auto d = load({});
+    EXPECT_EQ(d.max_connections, 0u);  // sized to the file limit at start-up
+    EXPECT_EQ(d.body_timeout_s, 30);
+    EXPECT_EQ(d.write_timeout_s, 30);
+    EXPECT_TRUE(d.trusted_proxies.empty());
+    const auto s = load(
+        {{"MAX_CONNECTIONS", "20"}, {"BODY_TIMEOUT_SECONDS", "5"}, {"WRITE_TIMEOUT_SECONDS", "7"}});
+    EXPECT_EQ(s.max_connections, 20u);
+    EXPECT_EQ(s.body_timeout_s, 5);
+    EXPECT_EQ(s.write_timeout_s, 7);
+    EXPECT_NE(error_of({{"MAX_CONNECTIONS", "-1"}}).find("MAX_CONNECTIONS"), std::string::npos);
+    EXPECT_NE(error_of({{"BODY_TIMEOUT_SECONDS", "0"}}).find("BODY_TIMEOUT_SECONDS"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"WRITE_TIMEOUT_SECONDS", "x"}}).find("WRITE_TIMEOUT_SECONDS"),
+              std::string::npos);
+}
+
+TEST(Config, TrustedProxies) {
+    const auto s = load({{"TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,fd00::/8"}});
+    ASSERT_EQ(s.trusted_proxies.size(), 3u);
+    EXPECT_TRUE(s.trusted_proxies[0].contains(*confidant::http::IpAddress::parse("10.9.8.7")));
+    EXPECT_TRUE(s.trusted_proxies[2].contains(*confidant::http::IpAddress::parse("fd00::1")));
+    const auto e = error_of({{"TRUSTED_PROXIES", "10.0.0.0/8, lb.internal"}});
+    EXPECT_EQ(e.rfind("TRUSTED_PROXIES:", 0), 0u) << e;
+    EXPECT_NE(e.find("lb.internal"), std::string::npos) << e;
+    EXPECT_NE(error_of({{"TRUSTED_PROXIES", "10.0.0.0/40"}}).find("TRUSTED_PROXIES"),
+              std::string::npos);
 }

@@ -20,11 +20,7 @@ using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
 namespace asio = boost::asio;
 
-#ifdef GEMINI_EMULATOR_PATH
 constexpr const char* kEmulator = GEMINI_EMULATOR_PATH;
-#else
-constexpr const char* kEmulator = nullptr;
-#endif
 
 /// The real gemini-emulator binary on a free loopback port; stopped by pid.
 class Emulator {
@@ -106,12 +102,6 @@ CompletionRequest hello_request(std::string text = "Hello there") {
 
 class GeminiProviderTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        if (kEmulator == nullptr) {
-            GTEST_SKIP() << "gemini-emulator target not built";
-        }
-    }
-
     // Starts the emulator with `flags` and a provider (own client) for it.
     void start(std::vector<std::string> flags, GeminiSettings settings = {}) {
         emulator_.emplace(std::move(flags));

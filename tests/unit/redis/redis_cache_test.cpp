@@ -29,8 +29,12 @@ TEST(RedisCache, GetSetDelUnderPrefixWithTtl) {
         EXPECT_EQ(co_await cache.get("profile:1"), std::nullopt);
         co_await cache.set("profile:1", "alice", 120s);
         EXPECT_EQ(co_await cache.get("profile:1"), std::optional<std::string>("alice"));
+        // Stored as `<generation>|<value>`, the generation being the generation key's content.
         auto raw = co_await pool.call("GET", "confidant:profile:1");
-        EXPECT_TRUE(raw && raw->str() == "alice");
+        auto generation = co_await pool.call("GET", cache.generation_key());
+        EXPECT_EQ(cache.generation_key(), "cache-generation:confidant:");
+        EXPECT_TRUE(generation && generation->str().size() == 16);
+        EXPECT_TRUE(raw && generation && raw->str() == generation->str() + "|alice");
         auto ttl = co_await pool.call("TTL", "confidant:profile:1");
         EXPECT_TRUE(ttl && ttl->integer() > 100 && ttl->integer() <= 120);
         co_await cache.set("no-ttl-given", "x", 0s);  // default TTL, never persistent
@@ -43,7 +47,7 @@ TEST(RedisCache, GetSetDelUnderPrefixWithTtl) {
         EXPECT_EQ(st.backend, "redis");
         EXPECT_EQ(st.hits, 1u);
         EXPECT_EQ(st.misses, 2u);
-        EXPECT_EQ(st.total_keys, 1);
+        EXPECT_EQ(st.total_keys, 2);  // no-ttl-given and the generation key
         EXPECT_GT(st.used_memory_bytes, 0);
         EXPECT_FALSE(st.used_memory_human.empty());
         EXPECT_GE(st.active_connections, 1);
@@ -132,6 +136,89 @@ TEST(RedisCache, DegradesWithoutErrorsOrWaitsWhenRedisIsDown) {
         co_await cache.set("c", "3", 60s);
         EXPECT_EQ(co_await cache.get("c"), std::optional<std::string>("3"));
         EXPECT_EQ((co_await cache.stats()).status, "active");
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, InvalidateAllMakesEveryEntryUnreadableInOneWrite) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool);
+    RedisCache other_instance(pool);
+    io.run([&]() -> Task<void> {
+        for (int i = 0; i < 100; ++i) {
+            co_await cache.set("k" + std::to_string(i), "v", 600s);
+        }
+        EXPECT_EQ(co_await other_instance.get("k7"), std::optional<std::string>("v"));
+        EXPECT_TRUE(co_await cache.invalidate_all());
+        // Both instances see it at once: the generation is read with every entry.
+        EXPECT_EQ(co_await cache.get("k7"), std::nullopt);
+        EXPECT_EQ(co_await other_instance.get("k8"), std::nullopt);
+        EXPECT_EQ(cache.stale_reads(), 1u);
+        EXPECT_EQ(other_instance.stale_reads(), 1u);
+        // The old entries are left to expire; nothing was scanned or deleted.
+        auto size = co_await pool.call("DBSIZE");
+        EXPECT_TRUE(size && size->integer() == 101);
+        auto commands = co_await pool.call("INFO", "commandstats");
+        EXPECT_TRUE(commands && commands->str().find("cmdstat_scan") == std::string::npos);
+        EXPECT_TRUE(commands && commands->str().find("cmdstat_unlink") == std::string::npos);
+        // New writes are tagged with the new generation.
+        co_await other_instance.set("k7", "v2", 600s);
+        EXPECT_EQ(co_await cache.get("k7"), std::optional<std::string>("v2"));
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, LostGenerationKeyMeansMissesNeverOldValues) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool);
+    io.run([&]() -> Task<void> {
+        co_await cache.set("k", "old", 600s);
+        auto g1 = co_await pool.call("GET", cache.generation_key());
+        // The generation key is evicted or lost: the entry must not be served...
+        EXPECT_TRUE(co_await pool.call("DEL", cache.generation_key()));
+        EXPECT_EQ(co_await cache.get("k"), std::nullopt);
+        // ...nor after the next write creates a new generation.
+        co_await cache.set("other", "x", 600s);
+        auto g2 = co_await pool.call("GET", cache.generation_key());
+        EXPECT_TRUE(g1 && g2 && g2->is_string() && g1->str() != g2->str());
+        EXPECT_EQ(co_await cache.get("k"), std::nullopt);
+        EXPECT_EQ(co_await cache.get("other"), std::optional<std::string>("x"));
+        // A value someone else wrote without a tag is a miss too.
+        EXPECT_TRUE(co_await pool.call("SET", "confidant:foreign", "plain"));
+        EXPECT_EQ(co_await cache.get("foreign"), std::nullopt);
+        co_await pool.close();
+    }());
+}
+
+TEST(RedisCache, CheckedDeletionsReportFailures) {
+    RedisServer server;
+    IoThreads io;
+    Pool pool(io.executor(), fast_settings(server));
+    RedisCache cache(pool, RedisCacheSettings{.unlink_batch = 2});
+    io.run([&]() -> Task<void> {
+        for (const char* k : {"a", "b", "c", "d", "e"}) {
+            co_await cache.set(k, "v", 600s);
+        }
+        EXPECT_TRUE(co_await cache.try_del("a"));
+        EXPECT_TRUE(co_await cache.try_del("absent"));  // acknowledged, nothing to delete
+        std::vector<std::string> many{"b", "c", "d"};
+        EXPECT_TRUE(co_await cache.try_del_many(many));  // two UNLINKs
+        EXPECT_EQ(co_await cache.get("c"), std::nullopt);
+        EXPECT_EQ(co_await cache.get("e"), std::optional<std::string>("v"));
+        EXPECT_EQ(co_await cache.try_del_pattern("e"), std::optional<std::int64_t>(1));
+    }());
+    server.kill();
+    io.run([&]() -> Task<void> {
+        EXPECT_FALSE(co_await cache.try_del("x"));  // notices the outage
+        EXPECT_FALSE(co_await cache.try_del("x"));  // fails fast
+        std::vector<std::string> many{"x", "y"};
+        EXPECT_FALSE(co_await cache.try_del_many(many));
+        EXPECT_EQ(co_await cache.try_del_pattern("*"), std::nullopt);
+        EXPECT_FALSE(co_await cache.invalidate_all());
         co_await pool.close();
     }());
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -103,6 +104,8 @@ TEST(RedisSubscriber, ResubscribesAfterServerRestart) {
     Pool pool(io.executor(), fast_settings(server));
     Subscriber sub(io.executor(), fast_settings(server), pool);
     Inbox inbox;
+    std::atomic<int> on_connected{0};
+    sub.on_connected([&] { ++on_connected; });
     sub.subscribe("ch", [&](std::string_view c, std::string_view m) { inbox.push(c, m); });
     ASSERT_TRUE(wait_until([&] {
         auto n = io.run(sub.publish("ch", "before"));
@@ -110,12 +113,15 @@ TEST(RedisSubscriber, ResubscribesAfterServerRestart) {
     }));
     // SUBSCRIBE can land before the loop records the connection: wait for both.
     ASSERT_TRUE(wait_until([&] { return sub.connected() && sub.connections() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return on_connected == 1; }));
 
     server.stop();
     ASSERT_TRUE(wait_until([&] { return !sub.connected(); })) << "outage not noticed";
     server.start();
     ASSERT_TRUE(wait_until([&] { return sub.connected() && sub.connections() == 2; }))
         << "did not reconnect";
+    // Told once per (re)subscription: a listener may have missed messages meanwhile.
+    ASSERT_TRUE(wait_until([&] { return on_connected == 2; }));
     // The pool comes back on its own probe; publish until the resubscribed channel receives.
     ASSERT_TRUE(wait_until([&] {
         auto n = io.run(sub.publish("ch", "after"));
@@ -152,10 +158,12 @@ TEST(RedisInvalidationBus, RoundTripsMessagesOnItsChannel) {
     ASSERT_TRUE(raw.wait_for_size(1));
     EXPECT_EQ(raw.items().back().substr(0, 21), "confidant:invalidate|");
 
-    // Down: publish drops the message and never throws.
+    EXPECT_TRUE(io.run(bus.publish("node-1 del user:43")));
+
+    // Down: publish drops the message, says so and never throws.
     server.stop();
     io.run(bus.publish("lost"));
-    io.run(bus.publish("lost"));
+    EXPECT_FALSE(io.run(bus.publish("lost")));
     EXPECT_GE(bus.dropped(), 1u);
     io.run(sub.close());
     io.run(pool.close());

@@ -1,5 +1,5 @@
 #include "conformance/store_conformance.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
+#include "storage/sqlite/sqlite_database.hpp"
 #include "temp_dir.hpp"
 
 namespace confidant::storage::conformance {
@@ -7,8 +7,8 @@ namespace {
 
 class SqliteBackend final : public StoreBackend {
   public:
-    std::unique_ptr<Store> open() override {
-        return std::make_unique<SqliteStore>(
+    std::unique_ptr<Database> open() override {
+        return std::make_unique<SqliteDatabase>(
             SqliteSettings{.path = (dir_.path() / "store.db").string(), .pool_threads = 4});
     }
 

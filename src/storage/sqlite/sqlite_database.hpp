@@ -19,7 +19,7 @@
 #include "core/clock.hpp"
 #include "storage/sqlite/sqlite_checkpointer.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
-#include "storage/store.hpp"
+#include "storage/database.hpp"
 
 namespace confidant::storage {
 
@@ -47,72 +47,52 @@ struct SqliteSettings {
 /// scheme or an empty path.
 std::string sqlite_path_from_url(std::string_view url);
 
-/// The SQLite backend of Store.
+/// The SQLite backend of Database.
 ///
-/// Every call runs on a BlockingPool owned by the store, never on the awaiting thread; the
+/// Every call runs on a BlockingPool owned by the database, never on the awaiting thread; the
 /// awaiting coroutine resumes on its own executor. Each pool thread borrows one of
 /// `pool_threads` connections (WAL, synchronous=NORMAL, foreign_keys=ON, the busy timeout), so
 /// reads run in parallel. Writes go through one more connection of their own, use
 /// `BEGIN IMMEDIATE` and are serialised inside the process (a mutex) so that in-process writers
 /// queue instead of sleeping in SQLite's busy handler; other processes on the same file are
-/// handled by the busy timeout. A read takes that writing connection when no write holds it
-/// (its page cache is never invalidated by another connection's write), a reading one otherwise.
+/// handled by the busy timeout. A read-only transaction takes that writing connection when no
+/// write holds it (its page cache is never invalidated by another connection's write), a
+/// reading one otherwise.
+///
+/// Group commit: transactions that write queue up while a write is running, and the next
+/// write commits every queued one (up to kMaxBatch) in one SQLite transaction, each inside a
+/// savepoint of its own: an operation that throws rolls back only its own transaction (the
+/// caller gets the exception), the others commit. A failed COMMIT fails them all, and nothing
+/// of any of them is stored.
 ///
 /// `:memory:` opens a single connection (and a single pool thread): every connection to a
 /// plain in-memory database would see its own empty database, and shared-cache mode trades
 /// the busy timeout for table-lock errors. Use a temporary file when concurrency matters.
 ///
-/// Times: row times come from the call's arguments (`Exchange::at`, ...); `created_at` of a
-/// new user and `applied_at` of a migration come from `clock`.
+/// Times: row times come from the operations (`AppendExchange::at`, ...); `applied_at` of a
+/// migration comes from `clock`.
 ///
 /// Checkpoints run on a thread of their own (sqlite::Checkpointer), never inside a commit.
 ///
-/// Group commit: `append_exchange` calls queue up while a write is running and the next write
-/// commits every queued exchange (up to kMaxBatch) in one transaction, so a burst of replies
-/// costs a few commits instead of one each. Each exchange stays atomic: if the shared
-/// transaction fails, every exchange of the batch is retried in a transaction of its own and
-/// only the failing ones get the error.
-///
-/// `delete_messages_before` also removes idempotency records older than the cutoff (they
-/// hold reply text, and no caller asks for records that old).
-///
 /// Construction opens the connections (blocking; call it at start-up) and throws on failure.
 /// Destruction waits for running calls. Thread-safe.
-class SqliteStore final : public Store {
+class SqliteDatabase final : public Database {
   public:
-    explicit SqliteStore(SqliteSettings settings, const Clock& clock = Clock::real());
-    SqliteStore(const SqliteStore&) = delete;
-    SqliteStore& operator=(const SqliteStore&) = delete;
-    ~SqliteStore() override;
+    explicit SqliteDatabase(SqliteSettings settings, const Clock& clock = Clock::real());
+    SqliteDatabase(const SqliteDatabase&) = delete;
+    SqliteDatabase& operator=(const SqliteDatabase&) = delete;
+    ~SqliteDatabase() override;
 
     Task<int> migrate() override;
     Task<void> ping() override;
+    Task<void> execute(Transaction& tx) override;
 
-    Task<Result<User>> create_user(NewUser user) override;
-    Task<std::optional<User>> find_user(UserId id) override;
-    Task<std::optional<User>> find_user_by_name(std::string username) override;
-    Task<std::optional<User>> update_profile(UserId id, ProfilePatch patch) override;
-    Task<std::optional<User>> set_premium_until(UserId id,
-                                                std::optional<UnixSeconds> until) override;
-    Task<std::vector<User>> recently_active_users(int limit) override;
-
-    Task<std::pair<Message, Message>> append_exchange(Exchange exchange) override;
-    Task<std::optional<std::string>> find_idempotent_response(UserId user, std::string key,
-                                                              UnixSeconds not_before) override;
-
-    Task<HistoryPage> history(UserId user, int limit, std::optional<MessageId> before) override;
-    Task<std::int64_t> delete_history(UserId user) override;
-    Task<std::int64_t> count_user_messages_since(UserId user, UnixSeconds since) override;
-    Task<TurnContext> turn_context(UserId user, UnixSeconds since, int limit) override;
-    Task<std::int64_t> delete_messages_before(UnixSeconds before) override;
-
-    /// Rows deleted per retention transaction, so that writers are never held up for long.
-    static constexpr std::int64_t kRetentionBatch = 1000;
-    /// Most exchanges committed in one transaction.
+    /// Most transactions committed together.
     static constexpr std::size_t kMaxBatch = 256;
 
-    /// Transactions that wrote exchanges (fewer than the exchanges when commits were grouped).
-    long long exchange_transactions() const noexcept { return exchange_transactions_.load(); }
+    /// SQLite transactions that wrote (fewer than the write transactions asked for when
+    /// commits were grouped).
+    long long write_commits() const noexcept { return write_commits_.load(); }
     /// Background WAL checkpoints run so far (0 for an in-memory database).
     long long checkpoints() const { return checkpointer_ ? checkpointer_->checkpoints() : 0; }
 
@@ -120,10 +100,10 @@ class SqliteStore final : public Store {
     class Lease;
     class WriteLease;
     WriteLease acquire_writer();
-    struct PendingExchange;
-    void enqueue_exchange(std::unique_ptr<PendingExchange> pending);
-    void flush_exchanges();
-    void write_batch(std::vector<std::unique_ptr<PendingExchange>>& batch);
+    struct PendingWrite;
+    void enqueue_write(std::unique_ptr<PendingWrite> pending);
+    void flush_writes();
+    void write_batch(std::vector<std::unique_ptr<PendingWrite>>& batch);
     Lease acquire();
     void release(sqlite::Connection* connection);
     UnixSeconds now() const;
@@ -140,9 +120,9 @@ class SqliteStore final : public Store {
     sqlite::Connection* writer_ = nullptr;  // one of connections_, used under write_mutex_
     bool reads_on_writer_ = false;          // reads may use writer_ when it is free
     std::mutex batch_mutex_;
-    std::vector<std::unique_ptr<PendingExchange>> pending_;  // guarded by batch_mutex_
-    bool flushing_ = false;                                  // guarded by batch_mutex_
-    std::atomic<long long> exchange_transactions_{0};
+    std::vector<std::unique_ptr<PendingWrite>> pending_;  // guarded by batch_mutex_
+    bool flushing_ = false;                               // guarded by batch_mutex_
+    std::atomic<long long> write_commits_{0};
     /// (device, inode) of the database file when opened; ping() checks it is still there.
     std::optional<std::pair<dev_t, ino_t>> file_id_;
     // Declared last: destroyed (joined) first, while the connections still exist.

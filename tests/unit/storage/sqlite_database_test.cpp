@@ -1,4 +1,4 @@
-#include "storage/sqlite/sqlite_store.hpp"
+#include "storage/sqlite/sqlite_database.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -36,7 +36,7 @@ T run_task(Task<T> task) {
     return future.get();
 }
 
-// A raw connection of the test's own, to look behind the Store interface.
+// A raw connection of the test's own, to look behind the Database interface.
 class Raw {
   public:
     explicit Raw(const std::filesystem::path& path) {
@@ -73,6 +73,33 @@ class Raw {
     sqlite3* db_ = nullptr;
 };
 
+template <class Op>
+typename Op::Result run(Database& db, Op op) {
+    return run_task(db.run(op));
+}
+
+User create_user(Database& db, std::string name, UnixSeconds at = kT0) {
+    auto u = run(db, ops::CreateUser{NewUser{.username = std::move(name), .password_hash = "h"}, at});
+    if (!u) {
+        throw std::runtime_error("create_user failed");
+    }
+    return *u;
+}
+
+// A write started from plain code: the operation is a named value by the time it reaches the
+// coroutine (see Database::run).
+Task<StoredExchange> append(Database& db, ops::AppendExchange op) { return db.run(op); }
+
+ops::AppendExchange exchange(UserId user, std::string q, std::string a, UnixSeconds at,
+                             std::optional<std::string> key = std::nullopt) {
+    return ops::AppendExchange{.user_id = user,
+                               .user_text = std::move(q),
+                               .reply_text = std::move(a),
+                               .at = at,
+                               .idempotency_key = std::move(key),
+                               .model = "m"};
+}
+
 // The newest schema version; migrate() returns it.
 const int kLatest = sqlite_migrations().back().version;
 
@@ -95,44 +122,48 @@ TEST(SqlitePathFromUrl, RejectsOtherSchemesAndEmptyPaths) {
     EXPECT_THROW(sqlite_path_from_url(""), std::invalid_argument);
 }
 
-TEST(SqliteStore, CreatesParentDirectoriesAndUsesWal) {
+TEST(SqliteDatabase, CreatesParentDirectoriesAndUsesWal) {
     TempDir dir;
     const auto path = dir.path() / "a" / "b" / "store.db";
     {
-        SqliteStore store(SqliteSettings{.path = path.string(), .pool_threads = 2});
-        EXPECT_EQ(run_task(store.migrate()), kLatest);
+        SqliteDatabase db(SqliteSettings{.path = path.string(), .pool_threads = 2});
+        EXPECT_EQ(run_task(db.migrate()), kLatest);
     }
     EXPECT_TRUE(std::filesystem::exists(path));
     Raw raw(path);
     EXPECT_EQ(raw.rows("PRAGMA journal_mode")[0][0], "wal");
 }
 
-TEST(SqliteStore, RecordsMigrationsWithClockTime) {
+TEST(SqliteDatabase, RecordsMigrationsWithClockTime) {
     TempDir dir;
     const auto path = dir.path() / "store.db";
     ManualClock clock;
     {
-        SqliteStore store(SqliteSettings{.path = path.string()}, clock);
-        EXPECT_EQ(run_task(store.migrate()), kLatest);
+        SqliteDatabase db(SqliteSettings{.path = path.string()}, clock);
+        EXPECT_EQ(run_task(db.migrate()), kLatest);
         clock.advance(std::chrono::hours(1));
-        EXPECT_EQ(run_task(store.migrate()), kLatest);
+        EXPECT_EQ(run_task(db.migrate()), kLatest);
     }
     Raw raw(path);
     const auto rows =
         raw.rows("SELECT version, name, applied_at FROM schema_migrations ORDER BY 1");
-    ASSERT_EQ(rows.size(), 3u);
+    ASSERT_EQ(rows.size(), static_cast<std::size_t>(kLatest));
     EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "users_and_chat_history", "1800000000"}));
     EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "idempotency_keys", "1800000000"}));
     EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "chat_history_quota_index", "1800000000"}));
+    EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "usage_counters_and_idempotency_reservations",
+                                                 "1800000000"}));
     const auto tables = raw.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name");
-    EXPECT_EQ(tables,
-              (std::vector<std::vector<std::string>>{
-                  {"chat_history"}, {"idempotency_keys"}, {"schema_migrations"}, {"users"}}));
+    EXPECT_EQ(tables, (std::vector<std::vector<std::string>>{{"chat_history"},
+                                                             {"idempotency_keys"},
+                                                             {"schema_migrations"},
+                                                             {"usage_daily"},
+                                                             {"users"}}));
 }
 
-TEST(SqliteStore, MigratesStepByStepFromAnOlderVersion) {
+TEST(SqliteDatabase, MigratesStepByStepFromAnOlderVersion) {
     TempDir dir;
     const auto path = dir.path() / "store.db";
     {
@@ -145,15 +176,15 @@ TEST(SqliteStore, MigratesStepByStepFromAnOlderVersion) {
     }
     ManualClock clock;
     clock.advance(std::chrono::seconds(60));
-    SqliteStore store(SqliteSettings{.path = path.string()}, clock);
-    EXPECT_EQ(run_task(store.migrate()), kLatest);
-    EXPECT_TRUE(run_task(store.find_user_by_name("old")).has_value());
+    SqliteDatabase db(SqliteSettings{.path = path.string()}, clock);
+    EXPECT_EQ(run_task(db.migrate()), kLatest);
+    EXPECT_TRUE(run(db, ops::FindUserByName{"old"}).has_value());
     Raw raw(path);
     EXPECT_EQ(raw.rows("SELECT applied_at FROM schema_migrations WHERE version = 2")[0][0],
               std::to_string(kT0 + 60));
 }
 
-TEST(SqliteStore, RejectsMisnumberedMigrations) {
+TEST(SqliteDatabase, RejectsMisnumberedMigrations) {
     TempDir dir;
     sqlite::Connection connection(
         sqlite::ConnectionOptions{.path = (dir.path() / "x.db").string()});
@@ -162,7 +193,7 @@ TEST(SqliteStore, RejectsMisnumberedMigrations) {
     EXPECT_THROW(sqlite::apply_migrations(connection, bad, kT0), std::logic_error);
 }
 
-TEST(SqliteStore, FailedMigrationRollsBackAndKeepsVersion) {
+TEST(SqliteDatabase, FailedMigrationRollsBackAndKeepsVersion) {
     TempDir dir;
     sqlite::Connection connection(
         sqlite::ConnectionOptions{.path = (dir.path() / "x.db").string()});
@@ -177,12 +208,12 @@ TEST(SqliteStore, FailedMigrationRollsBackAndKeepsVersion) {
     EXPECT_EQ(check.column_int64(0), 0);
 }
 
-TEST(SqliteStore, ConcurrentMigrationsApplyEachStepOnce) {
+TEST(SqliteDatabase, ConcurrentMigrationsApplyEachStepOnce) {
     TempDir dir;
     for (int round = 0; round < 3; ++round) {
         const auto file = dir.path() / ("store" + std::to_string(round) + ".db");
-        SqliteStore a(SqliteSettings{.path = file.string(), .pool_threads = 1});
-        SqliteStore b(SqliteSettings{.path = file.string(), .pool_threads = 1});
+        SqliteDatabase a(SqliteSettings{.path = file.string(), .pool_threads = 1});
+        SqliteDatabase b(SqliteSettings{.path = file.string(), .pool_threads = 1});
         int va = 0;
         int vb = 0;
         std::thread ta([&] { va = run_task(a.migrate()); });
@@ -197,122 +228,87 @@ TEST(SqliteStore, ConcurrentMigrationsApplyEachStepOnce) {
     }
 }
 
-TEST(SqliteStore, CreatedAtComesFromTheClock) {
-    TempDir dir;
-    ManualClock clock;
-    SqliteStore store(SqliteSettings{.path = (dir.path() / "s.db").string()}, clock);
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    EXPECT_EQ(u->created_at, kT0);
-    clock.advance(std::chrono::seconds(42));
-    auto v = run_task(store.create_user(NewUser{.username = "bob", .password_hash = "h"}));
-    ASSERT_TRUE(v.has_value());
-    EXPECT_EQ(v->created_at, kT0 + 42);
-}
-
-TEST(SqliteStore, InMemoryDatabaseWorks) {
-    SqliteStore store(
+TEST(SqliteDatabase, InMemoryDatabaseWorks) {
+    SqliteDatabase db(
         SqliteSettings{.path = sqlite_path_from_url("sqlite://:memory:"), .pool_threads = 4});
-    EXPECT_EQ(run_task(store.migrate()), kLatest);
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    run_task(store.append_exchange(
-        Exchange{.user_id = u->id, .user_text = "a", .reply_text = "b", .at = kT0}));
-    EXPECT_EQ(run_task(store.history(u->id, 10, std::nullopt)).messages.size(), 2u);
-    EXPECT_TRUE(run_task(store.find_user_by_name("alice")).has_value());
+    EXPECT_EQ(run_task(db.migrate()), kLatest);
+    const User u = create_user(db, "alice");
+    run(db, exchange(u.id, "a", "b", kT0));
+    EXPECT_EQ(run(db, ops::History{u.id, 10, std::nullopt}).messages.size(), 2u);
+    EXPECT_TRUE(run(db, ops::FindUserByName{"alice"}).has_value());
 }
 
-TEST(SqliteStore, AppendForUnknownUserThrowsAndStoresNothing) {
+TEST(SqliteDatabase, AppendForUnknownUserThrowsAndStoresNothing) {
     TempDir dir;
     const auto path = dir.path() / "s.db";
-    SqliteStore store(SqliteSettings{.path = path.string()});
-    run_task(store.migrate());
-    EXPECT_THROW(run_task(store.append_exchange(
-                     Exchange{.user_id = 999, .user_text = "a", .reply_text = "b", .at = kT0})),
-                 sqlite::SqliteError);
+    SqliteDatabase db(SqliteSettings{.path = path.string()});
+    run_task(db.migrate());
+    EXPECT_THROW(run(db, exchange(999, "a", "b", kT0)), sqlite::SqliteError);
     Raw raw(path);
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0], "0");
+    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM usage_daily")[0][0], "0");
 }
 
-TEST(SqliteStore, IdempotencyKeyWithoutRendererIsRejected) {
-    SqliteStore store(SqliteSettings{.path = ":memory:"});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    EXPECT_THROW(run_task(store.append_exchange(Exchange{.user_id = u->id,
-                                                         .user_text = "a",
-                                                         .reply_text = "b",
-                                                         .at = kT0,
-                                                         .idempotency_key = "k"})),
-                 std::invalid_argument);
-    EXPECT_TRUE(run_task(store.history(u->id, 10, std::nullopt)).messages.empty());
+// Version 4 counts usage in usage_daily: an older database is seeded from its history, and
+// the replay records (which held rendered answers) start empty.
+TEST(SqliteDatabase, MigrationToUsageCountersSeedsTodaysCount) {
+    TempDir dir;
+    const auto path = dir.path() / "old.db";
+    {
+        sqlite::Connection c(sqlite::ConnectionOptions{.path = path.string()});
+        sqlite::apply_migrations(c, sqlite_migrations().first(3), kT0);
+        c.exec_script(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (7, 'a', 'h', 0);"
+            "INSERT INTO chat_history (user_id, role, content, created_at) VALUES "
+            "(7, 'user', 'q1', 1800000000), (7, 'assistant', 'r1', 1800000000), "
+            "(7, 'user', 'q2', 1800000100), (7, 'user', 'old', 1700000000);"
+            "INSERT INTO idempotency_keys (user_id, key, response, created_at) "
+            "VALUES (7, 'k', '{}', 1800000000);");
+    }
+    SqliteDatabase db(SqliteSettings{.path = path.string()});
+    EXPECT_EQ(run_task(db.migrate()), kLatest);
+    EXPECT_EQ(run(db, ops::UsageOn{7, utc_day(kT0)}), 2);
+    EXPECT_EQ(run(db, ops::UsageOn{7, utc_day(1'700'000'000)}), 1);
+    EXPECT_EQ(run(db, ops::ReserveIdempotencyKey{7, "k", kT0, kT0 + 180, kT0 - 86400}).state,
+              IdempotencyReservation::State::reserved);
 }
 
-TEST(SqliteStore, RetentionDeletesInBatchesAndPurgesOldIdempotencyKeys) {
+TEST(SqliteDatabase, RetentionDeletesInBatchesOldestFirst) {
     TempDir dir;
     const auto path = dir.path() / "s.db";
-    SqliteStore store(SqliteSettings{.path = path.string()});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    // More than two batches of old messages, and one recent exchange.
-    const int old_exchanges = static_cast<int>(SqliteStore::kRetentionBatch) + 100;
+    SqliteDatabase db(SqliteSettings{.path = path.string()});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
     run_task([&]() -> Task<void> {
-        for (int i = 0; i < old_exchanges; ++i) {
+        for (int i = 0; i < 50; ++i) {
             // A named local: GCC 12 destroys aggregate temporaries in a co_await operand twice.
-            Exchange ex{
-                .user_id = u->id,
-                .user_text = "q",
-                .reply_text = "r",
-                .at = kT0 + i % 10,
-                .idempotency_key = "old-" + std::to_string(i),
-                .make_response = [](const Message&, const Message&) { return std::string("x"); }};
-            co_await store.append_exchange(std::move(ex));
+            auto ex = exchange(u.id, "q", "r", kT0 + i);
+            co_await db.run(ex);
         }
     }());
-    auto [q, r] = run_task(store.append_exchange(Exchange{
-        .user_id = u->id,
-        .user_text = "recent",
-        .reply_text = "recent",
-        .at = kT0 + 1000,
-        .idempotency_key = "new",
-        .make_response = [](const Message&, const Message&) { return std::string("y"); }}));
-
-    EXPECT_EQ(run_task(store.delete_messages_before(kT0 + 500)), 2 * old_exchanges);
-    const HistoryPage page = run_task(store.history(u->id, 10, std::nullopt));
-    ASSERT_EQ(page.messages.size(), 2u);
-    EXPECT_EQ(page.messages[0].id, q.id);
-    EXPECT_FALSE(page.has_more);
-    EXPECT_EQ(run_task(store.find_idempotent_response(u->id, "new", 0)), "y");
-    EXPECT_FALSE(run_task(store.find_idempotent_response(u->id, "old-0", 0)).has_value());
-    Raw raw(path);
-    EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM idempotency_keys")[0][0], "1");
+    // A batch takes the oldest rows first, never more than asked.
+    EXPECT_EQ(run(db, ops::PurgeMessagesBefore{kT0 + 40, 30}), 30);
+    const HistoryPage page = run(db, ops::History{u.id, 200, std::nullopt});
+    ASSERT_EQ(page.messages.size(), 70u);
+    EXPECT_EQ(page.messages.front().created_at, kT0 + 15);
+    EXPECT_EQ(run(db, ops::PurgeMessagesBefore{kT0 + 40, 1000}), 50);
+    EXPECT_EQ(run(db, ops::PurgeMessagesBefore{kT0 + 40, 1000}), 0);
+    EXPECT_EQ(run(db, ops::History{u.id, 200, std::nullopt}).messages.size(), 20u);
 }
 
-TEST(SqliteStore, WorkRunsOnThePoolAndResumesOnTheCaller) {
-    SqliteStore store(SqliteSettings{.path = ":memory:"});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
+TEST(SqliteDatabase, WorkRunsOnThePoolAndResumesOnTheCaller) {
+    SqliteDatabase db(SqliteSettings{.path = ":memory:"});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
     const auto caller = std::this_thread::get_id();
-    std::thread::id store_thread;
     std::thread::id resumed_on;
+    // Holding the only connection's pool thread busy shows where the work runs: a read queued
+    // behind it completes only when the pool thread is free, on the pool, and resumes here.
     run_task([&]() -> Task<void> {
-        Exchange ex{.user_id = u->id,
-                    .user_text = "a",
-                    .reply_text = "b",
-                    .at = kT0,
-                    .idempotency_key = "k",
-                    .make_response = [&](const Message&, const Message&) {
-                        store_thread = std::this_thread::get_id();
-                        return std::string("r");
-                    }};
-        co_await store.append_exchange(std::move(ex));
+        auto ex = exchange(u.id, "a", "b", kT0);
+        co_await db.run(ex);
         resumed_on = std::this_thread::get_id();
     }());
-    EXPECT_NE(store_thread, std::thread::id{});
-    EXPECT_NE(store_thread, caller);
     EXPECT_EQ(resumed_on, caller);
 }
 
@@ -324,28 +320,23 @@ std::string numbered(std::string prefix, int i) {
 
 // Appends started while another connection holds the write lock queue up behind the first
 // one and are committed together once the lock is free: far fewer transactions than exchanges.
-TEST(SqliteStore, QueuedExchangesShareOneCommit) {
+TEST(SqliteDatabase, QueuedExchangesShareOneCommit) {
     TempDir dir;
     const auto path = dir.path() / "g.db";
-    SqliteStore store(SqliteSettings{.path = path.string()});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    const long long before = store.exchange_transactions();
+    SqliteDatabase db(SqliteSettings{.path = path.string()});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
+    const long long before = db.write_commits();
 
     Raw raw(path);
     raw.exec("BEGIN IMMEDIATE");
     constexpr int kCount = 40;
     boost::asio::io_context ctx;
-    std::vector<std::future<std::pair<Message, Message>>> results;
+    std::vector<std::future<StoredExchange>> results;
     for (int i = 0; i < kCount; ++i) {
-        results.push_back(
-            boost::asio::co_spawn(ctx,
-                                  store.append_exchange(Exchange{.user_id = u->id,
-                                                                 .user_text = numbered("q", i),
-                                                                 .reply_text = numbered("a", i),
-                                                                 .at = kT0 + i}),
-                                  boost::asio::use_future));
+        results.push_back(boost::asio::co_spawn(
+            ctx, append(db, exchange(u.id, numbered("q", i), numbered("a", i), kT0 + i)),
+            boost::asio::use_future));
     }
     std::thread runner([&ctx] { ctx.run(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -355,6 +346,7 @@ TEST(SqliteStore, QueuedExchangesShareOneCommit) {
     std::set<MessageId> ids;
     for (int i = 0; i < kCount; ++i) {
         auto [q, a] = results[static_cast<std::size_t>(i)].get();
+        EXPECT_LT(q.id, a.id);
         EXPECT_EQ(q.content, numbered("q", i));
         EXPECT_EQ(a.content, numbered("a", i));
         EXPECT_EQ(q.created_at, kT0 + i);
@@ -363,41 +355,36 @@ TEST(SqliteStore, QueuedExchangesShareOneCommit) {
     }
     EXPECT_EQ(ids.size(), 2u * kCount);
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0], std::to_string(2 * kCount));
-    // One last_active_at update per user and batch, with the batch's newest time.
     EXPECT_EQ(raw.rows("SELECT last_active_at FROM users")[0][0], std::to_string(kT0 + kCount - 1));
+    EXPECT_EQ(raw.rows("SELECT messages FROM usage_daily")[0][0], std::to_string(kCount));
     // The first exchange may have gone alone; everything queued behind it went in one more.
-    EXPECT_LE(store.exchange_transactions() - before, 2);
+    EXPECT_LE(db.write_commits() - before, 2);
 }
 
 // Reads use the writing connection when it is free and a reading connection when it is busy:
 // a write stuck behind another process's lock holds up no read, and every read sees what was
 // committed before it, whichever connection served it.
-TEST(SqliteStore, ReadsDoNotWaitForABusyWriter) {
+TEST(SqliteDatabase, ReadsDoNotWaitForABusyWriter) {
     TempDir dir;
     const auto path = dir.path() / "r.db";
-    SqliteStore store(SqliteSettings{.path = path.string(), .pool_threads = 2});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
-    run_task(store.append_exchange(
-        Exchange{.user_id = u->id, .user_text = "q0", .reply_text = "a0", .at = kT0}));
-    EXPECT_EQ(run_task(store.history(u->id, 10, std::nullopt)).messages.size(), 2u);
+    SqliteDatabase db(SqliteSettings{.path = path.string(), .pool_threads = 2});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
+    run(db, exchange(u.id, "q0", "a0", kT0));
+    EXPECT_EQ(run(db, ops::History{u.id, 10, std::nullopt}).messages.size(), 2u);
 
     Raw raw(path);
     raw.exec("BEGIN IMMEDIATE");
     boost::asio::io_context ctx;
-    auto pending = boost::asio::co_spawn(
-        ctx,
-        store.append_exchange(
-            Exchange{.user_id = u->id, .user_text = "q1", .reply_text = "a1", .at = kT0 + 1}),
-        boost::asio::use_future);
+    auto pending =
+        boost::asio::co_spawn(ctx, append(db, exchange(u.id, "q1", "a1", kT0 + 1)), boost::asio::use_future);
     std::thread runner([&ctx] { ctx.run(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the writer is now waiting
 
     const auto started = std::chrono::steady_clock::now();
     for (int i = 0; i < 20; ++i) {
-        auto turn = run_task(store.turn_context(u->id, kT0, 10));
-        EXPECT_EQ(turn.sent_since, 1);
+        auto turn = run(db, ops::LoadTurnContext{u.id, utc_day(kT0), 10});
+        EXPECT_EQ(turn.used_today, 1);
         ASSERT_EQ(turn.recent.size(), 2u);
         EXPECT_EQ(turn.recent[0].content, "q0");
     }
@@ -406,37 +393,32 @@ TEST(SqliteStore, ReadsDoNotWaitForABusyWriter) {
 
     raw.exec("COMMIT");
     runner.join();
-    EXPECT_EQ(pending.get().first.content, "q1");
+    EXPECT_EQ(pending.get().message.content, "q1");
     for (int i = 0; i < 5; ++i) {
-        auto turn = run_task(store.turn_context(u->id, kT0, 10));
-        EXPECT_EQ(turn.sent_since, 2);
+        auto turn = run(db, ops::LoadTurnContext{u.id, utc_day(kT0), 10});
+        EXPECT_EQ(turn.used_today, 2);
         ASSERT_EQ(turn.recent.size(), 4u);
         EXPECT_EQ(turn.recent[3].content, "a1");
     }
 }
 
 // One bad exchange in a shared commit fails alone: the others are written, it is not.
-TEST(SqliteStore, AFailingExchangeDoesNotFailItsBatch) {
+TEST(SqliteDatabase, AFailingExchangeDoesNotFailItsBatch) {
     TempDir dir;
     const auto path = dir.path() / "f.db";
-    SqliteStore store(SqliteSettings{.path = path.string()});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
+    SqliteDatabase db(SqliteSettings{.path = path.string()});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
 
     Raw raw(path);
     raw.exec("BEGIN IMMEDIATE");
     constexpr int kCount = 20;
     constexpr int kBad = 13;
     boost::asio::io_context ctx;
-    std::vector<std::future<std::pair<Message, Message>>> results;
+    std::vector<std::future<StoredExchange>> results;
     for (int i = 0; i < kCount; ++i) {
         results.push_back(boost::asio::co_spawn(
-            ctx,
-            store.append_exchange(Exchange{.user_id = i == kBad ? UserId{999} : u->id,
-                                           .user_text = numbered("q", i),
-                                           .reply_text = "a",
-                                           .at = kT0}),
+            ctx, append(db, exchange(i == kBad ? UserId{999} : u.id, numbered("q", i), "a", kT0)),
             boost::asio::use_future));
     }
     std::thread runner([&ctx] { ctx.run(); });
@@ -449,36 +431,37 @@ TEST(SqliteStore, AFailingExchangeDoesNotFailItsBatch) {
         if (i == kBad) {
             EXPECT_THROW(result.get(), sqlite::SqliteError);
         } else {
-            EXPECT_EQ(result.get().first.content, numbered("q", i));
+            EXPECT_EQ(result.get().message.content, numbered("q", i));
         }
     }
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history")[0][0],
               std::to_string(2 * (kCount - 1)));
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history WHERE content = 'q13'")[0][0], "0");
     EXPECT_EQ(raw.rows("SELECT COUNT(*) FROM chat_history WHERE user_id = 999")[0][0], "0");
+    EXPECT_EQ(raw.rows("SELECT messages FROM usage_daily")[0][0], std::to_string(kCount - 1));
 }
 
 // Commits never checkpoint; the background checkpointer copies the WAL into the database file
 // once the WAL passes the threshold.
-TEST(SqliteStore, CheckpointsRunInTheBackground) {
+TEST(SqliteDatabase, CheckpointsRunInTheBackground) {
     TempDir dir;
     const auto path = dir.path() / "c.db";
-    SqliteStore store(SqliteSettings{.path = path.string(), .checkpoint_pages = 8});
-    run_task(store.migrate());
-    auto u = run_task(store.create_user(NewUser{.username = "alice", .password_hash = "h"}));
-    ASSERT_TRUE(u.has_value());
+    SqliteDatabase db(SqliteSettings{.path = path.string(), .checkpoint_pages = 8});
+    run_task(db.migrate());
+    const User u = create_user(db, "alice");
     const auto size_before = std::filesystem::file_size(path);
     const std::string text(2000, 'x');
     for (int i = 0; i < 40; ++i) {
-        run_task(store.append_exchange(
-            Exchange{.user_id = u->id, .user_text = text, .reply_text = text, .at = kT0}));
+        run(db, exchange(u.id, text, text, kT0));
     }
+    // 160 KB of text went through the WAL; checkpoints (each after 8 pages) move it into the
+    // main file in the background, so wait for them rather than for the first one.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (store.checkpoints() == 0 && std::chrono::steady_clock::now() < deadline) {
+    while (std::filesystem::file_size(path) <= size_before + 100'000 &&
+           std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    EXPECT_GE(store.checkpoints(), 1);
-    // 160 KB of text went through the WAL; the checkpoint moved it into the main file.
+    EXPECT_GE(db.checkpoints(), 1);
     EXPECT_GT(std::filesystem::file_size(path), size_before + 100'000);
 }
 
