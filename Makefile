@@ -14,6 +14,7 @@ APT_PACKAGES := g++ cmake make pkg-config ccache \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libhiredis-dev libgoogle-perftools-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
+  espeak-ng espeak-ng-data libespeak-ng-dev \
   redis-server wrk python3 python3-jwt curl ca-certificates \
   postgresql libpq-dev
 

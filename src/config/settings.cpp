@@ -420,6 +420,29 @@ Settings load(const Environment& env) {
     r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 0, 4096);
     r.optional_string("QUEUE_RECORD_FILE", s.queue_record_file);
     r.one_of("TTS_PROVIDER", s.tts_provider, {"espeak", "gemini"});
+    if (s.tts_provider == "gemini" && !s.gemini_api_key) {
+        throw ConfigError("GEMINI_API_KEY: required when TTS_PROVIDER=gemini");
+    }
+    r.string("GEMINI_TTS_MODEL", s.gemini_tts_model);
+    // It goes into the request path: {base}/v1beta/models/{model}:generateContent.
+    if (s.gemini_tts_model.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789._-") != std::string::npos) {
+        throw ConfigError(
+            fmt::format("GEMINI_TTS_MODEL: expected a model name of letters, digits, '.', '_' and "
+                        "'-', got \"{}\"",
+                        s.gemini_tts_model));
+    }
+    r.string("ESPEAK_VOICE", s.espeak_voice);
+    if (s.espeak_voice.size() > 32 ||
+        s.espeak_voice.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_") != std::string::npos) {
+        throw ConfigError(
+            fmt::format("ESPEAK_VOICE: expected a language code such as en or en-us, got \"{}\"",
+                        s.espeak_voice));
+    }
+    r.integer("ESPEAK_RATE", s.espeak_rate_wpm, 80, 450);
+    s.audio_dir = s.data_dir + "/audio";
+    r.string("AUDIO_DIR", s.audio_dir);
 
     r.one_of("LOG_LEVEL", s.log_level, {"trace", "debug", "info", "warn", "error"});
     r.one_of("LOG_FORMAT", s.log_format, {"text", "json"});

@@ -110,6 +110,11 @@ struct Settings {
     /// Set: register the `record` job type appending to this file (delivery tests).
     std::optional<std::string> queue_record_file;
     std::string tts_provider = "espeak";
+    // Speech (tts): GEMINI_TTS_MODEL, ESPEAK_VOICE, ESPEAK_RATE, AUDIO_DIR
+    std::string gemini_tts_model = "gemini-2.5-flash-preview-tts";
+    std::string espeak_voice = "en";  ///< language code of an installed espeak-ng voice
+    int espeak_rate_wpm = 175;
+    std::string audio_dir = "./data/audio";  ///< default: DATA_DIR/audio
 
     // Logs
     std::string log_level = "info";

@@ -170,6 +170,10 @@ std::optional<std::string> Behavior::apply_control(const json::object& control) 
             err = set_int(k.reply_words, 0, 100'000);
         } else if (key == "words_per_chunk") {
             err = set_int(k.words_per_chunk, 1, 100'000);
+        } else if (key == "tts_ms_per_char") {
+            err = set_int(k.tts_ms_per_char, 1, 10'000);
+        } else if (key == "tts_max_ms") {
+            err = set_int(k.tts_max_ms, 1, 3'600'000);
         } else if (key == "fail_next") {
             std::int64_t v = 0;
             err = set_int(v, 0, 1'000'000'000);
@@ -215,6 +219,8 @@ json::object Behavior::settings() const {
     o["stall_ms"] = k.stall_ms;
     o["reply_words"] = k.reply_words;
     o["words_per_chunk"] = k.words_per_chunk;
+    o["tts_ms_per_char"] = k.tts_ms_per_char;
+    o["tts_max_ms"] = k.tts_max_ms;
     o["fail_next"] = fail_next_.load(std::memory_order_relaxed);
     o["rate_limit_next"] = rate_limit_next_.load(std::memory_order_relaxed);
     o["outage"] = outage_.load(std::memory_order_relaxed);

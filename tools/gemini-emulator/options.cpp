@@ -63,6 +63,8 @@ const char* usage() {
            "  --stall-ms MS            ... for MS milliseconds\n"
            "  --reply-words N          words after the echo (default: 8..19, hash-chosen)\n"
            "  --words-per-chunk N      words per streamed chunk (default 4)\n"
+           "  --tts-ms-per-char MS     speech: tone length per character of text (default 60)\n"
+           "  --tts-max-ms MS          speech: longest tone (default 120000)\n"
            "  --help                   this text\n";
 }
 
@@ -169,6 +171,8 @@ Result<Options> parse_options(int argc, const char* const* argv) {
         {"--stall-ms", int_flag(k.stall_ms, 0, kMaxMs, "milliseconds >= 0")},
         {"--reply-words", int_flag(k.reply_words, 1, 100'000, "an integer 1..100000")},
         {"--words-per-chunk", int_flag(k.words_per_chunk, 1, 100'000, "an integer 1..100000")},
+        {"--tts-ms-per-char", int_flag(k.tts_ms_per_char, 1, 10'000, "an integer 1..10000")},
+        {"--tts-max-ms", int_flag(k.tts_max_ms, 1, 3'600'000, "milliseconds 1..3600000")},
     };
 
     for (int i = 1; i < argc; ++i) {

@@ -21,6 +21,10 @@ struct Knobs {
     std::int64_t stall_ms = 0;
     std::int64_t reply_words = 0;  ///< Words after the echo; 0 = a short, hash-chosen length.
     std::int64_t words_per_chunk = 4;
+    /// Speech (responseModalities AUDIO): milliseconds of tone per character of the text...
+    std::int64_t tts_ms_per_char = 60;
+    /// ...up to this many milliseconds.
+    std::int64_t tts_max_ms = 120'000;
 };
 
 /// Everything the command line sets.

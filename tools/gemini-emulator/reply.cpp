@@ -113,6 +113,96 @@ std::optional<Error> read_parts(const json::value& parts_value, const std::strin
     return std::nullopt;
 }
 
+// A string field of a nested config object; `where` names it in Google's snake_case path.
+std::optional<Error> read_string(const json::object& o, std::string_view camel,
+                                 std::string_view snake, const std::string& where,
+                                 std::string& out) {
+    const auto* v = field(o, camel, snake);
+    if (!v || v->is_null()) {
+        return std::nullopt;
+    }
+    if (!v->is_string()) {
+        return invalid("Invalid value at '" + where + "' (TYPE_STRING), " + json::serialize(*v));
+    }
+    out = std::string(v->get_string());
+    return std::nullopt;
+}
+
+// An object-valued field, or nullptr when absent; an error when it is not an object.
+Result<const json::object*> read_object(const json::object& o, std::string_view camel,
+                                        std::string_view snake, const std::string& where,
+                                        std::string_view type) {
+    const auto* v = field(o, camel, snake);
+    if (!v || v->is_null()) {
+        return static_cast<const json::object*>(nullptr);
+    }
+    if (!v->is_object()) {
+        return invalid("Invalid value at '" + where +
+                       "' (type.googleapis.com/google.ai.generativelanguage.v1beta." +
+                       std::string(type) + "), " + json::serialize(*v));
+    }
+    return &v->get_object();
+}
+
+// generationConfig.responseModalities and generationConfig.speechConfig.
+std::optional<Error> read_speech_config(const json::object& g, GenerateRequest& req) {
+    if (const auto* m = field(g, "responseModalities", "response_modalities"); m && !m->is_null()) {
+        if (!m->is_array()) {
+            return invalid(
+                "Invalid JSON payload received. Expected a list for "
+                "\"generation_config.response_modalities\".");
+        }
+        const auto& list = m->get_array();
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const auto& v = list[i];
+            const bool known =
+                v.is_string() &&
+                is_known(v.get_string(), {"MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO"});
+            if (!known) {
+                return invalid("Invalid value at 'generation_config.response_modalities[" +
+                               std::to_string(i) +
+                               "]' (type.googleapis.com/"
+                               "google.ai.generativelanguage.v1beta.GenerationConfig.Modality), " +
+                               json::serialize(v));
+            }
+            if (v.get_string() == "AUDIO") {
+                req.audio = true;
+            }
+        }
+    }
+    std::string where = "generation_config.speech_config";
+    auto speech = read_object(g, "speechConfig", "speech_config", where, "SpeechConfig");
+    if (!speech) {
+        return speech.error();
+    }
+    if (!*speech) {
+        return std::nullopt;
+    }
+    if (auto err = read_string(**speech, "languageCode", "language_code", where + ".language_code",
+                               req.language_code)) {
+        return err;
+    }
+    where += ".voice_config";
+    auto voice = read_object(**speech, "voiceConfig", "voice_config", where, "VoiceConfig");
+    if (!voice) {
+        return voice.error();
+    }
+    if (!*voice) {
+        return std::nullopt;
+    }
+    where += ".prebuilt_voice_config";
+    auto prebuilt = read_object(**voice, "prebuiltVoiceConfig", "prebuilt_voice_config", where,
+                                "PrebuiltVoiceConfig");
+    if (!prebuilt) {
+        return prebuilt.error();
+    }
+    if (!*prebuilt) {
+        return std::nullopt;
+    }
+    return read_string(**prebuilt, "voiceName", "voice_name", where + ".voice_name",
+                       req.voice_name);
+}
+
 }  // namespace
 
 std::int64_t count_tokens(std::string_view text) noexcept {
@@ -229,6 +319,9 @@ Result<GenerateRequest> parse_generate_request(std::string_view body) {
             if (n > 0) {
                 req.max_output_tokens = n;
             }
+        }
+        if (auto err = read_speech_config(g, req)) {
+            return *err;
         }
     }
     req.hash = fnv.value();

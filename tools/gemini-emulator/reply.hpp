@@ -16,6 +16,12 @@ struct GenerateRequest {
     std::optional<std::int64_t> max_output_tokens;  ///< generationConfig.maxOutputTokens.
     std::uint64_t hash = 0;          ///< Of the system instruction and every turn, in order.
     std::int64_t prompt_tokens = 0;  ///< Estimated like Gemini: about 4 bytes a token.
+    /// generationConfig.responseModalities contains "AUDIO": a speech answer is wanted.
+    bool audio = false;
+    /// generationConfig.speechConfig.voiceConfig.prebuiltVoiceConfig.voiceName; empty if unset.
+    std::string voice_name;
+    /// generationConfig.speechConfig.languageCode; empty if unset.
+    std::string language_code;
 };
 
 /// Parses and validates a request body like Gemini does (camelCase or snake_case field

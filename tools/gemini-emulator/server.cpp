@@ -28,6 +28,7 @@
 #include "http/parse_buffered.hpp"
 #include "http/socket_now.hpp"
 #include "reply.hpp"
+#include "speech.hpp"
 
 namespace confidant::emulator {
 namespace net = boost::asio;
@@ -346,6 +347,24 @@ class Exchange {
                                     error_body(400, parsed.error().message, "INVALID_ARGUMENT"),
                                     array_stream);
         }
+        if (parsed->audio) {
+            if (stream) {
+                co_return co_await fail(
+                    http::status::bad_request,
+                    error_body(400, "Audio output is answered on generateContent only (emulator).",
+                               "INVALID_ARGUMENT"),
+                    array_stream);
+            }
+            if (!parsed->voice_name.empty() && !is_prebuilt_voice(parsed->voice_name)) {
+                co_return co_await fail(
+                    http::status::bad_request,
+                    error_body(400,
+                               "Voice name " + parsed->voice_name +
+                                   " is not supported. Please use one of the prebuilt voices.",
+                               "INVALID_ARGUMENT"),
+                    false);
+            }
+        }
 
         const Plan plan = behavior_.plan();
         switch (plan.fault) {
@@ -377,6 +396,16 @@ class Exchange {
         // The latency counts from the request's arrival, as a remote service's would: time
         // this process spent reading and parsing (on a busy shared machine) is part of it.
         co_await wait_until(arrived_ + plan.delay);
+        if (parsed->audio) {
+            const std::string id = response_id(
+                mix64(parsed->hash ^ responses_.fetch_add(1, std::memory_order_relaxed)));
+            const std::string_view voice =
+                parsed->voice_name.empty() ? kDefaultVoice : std::string_view(parsed->voice_name);
+            const std::string pcm =
+                tone_pcm(speech_duration_ms(parsed->last_user_text, plan.knobs), voice);
+            co_return co_await reply(http::status::ok, json::serialize(audio_response_object(
+                                                           pcm, parsed->prompt_tokens, model, id)));
+        }
         const Reply answer = make_reply(*parsed, plan.knobs.reply_words);
         const std::string id =
             response_id(mix64(parsed->hash ^ responses_.fetch_add(1, std::memory_order_relaxed)));

@@ -173,6 +173,37 @@ TEST(Config, PostgresUrlsAreCheckedByLibpq) {
     EXPECT_NE(bad.find("sslmode"), std::string::npos) << bad;
 }
 
+TEST(Config, SpeechSettings) {
+    const auto defaults = load({});
+    EXPECT_EQ(defaults.tts_provider, "espeak");
+    EXPECT_EQ(defaults.gemini_tts_model, "gemini-2.5-flash-preview-tts");
+    EXPECT_EQ(defaults.espeak_voice, "en");
+    EXPECT_EQ(defaults.espeak_rate_wpm, 175);
+    EXPECT_EQ(defaults.audio_dir, "./data/audio");
+    const auto s = load({{"TTS_PROVIDER", "gemini"},
+                         {"GEMINI_API_KEY", "k"},
+                         {"GEMINI_TTS_MODEL", "gemini-2.5-pro-preview-tts"},
+                         {"ESPEAK_VOICE", "en-us"},
+                         {"ESPEAK_RATE", "220"},
+                         {"AUDIO_DIR", "/var/lib/confidant/audio"}});
+    EXPECT_EQ(s.tts_provider, "gemini");
+    EXPECT_EQ(s.gemini_tts_model, "gemini-2.5-pro-preview-tts");
+    EXPECT_EQ(s.espeak_voice, "en-us");
+    EXPECT_EQ(s.espeak_rate_wpm, 220);
+    EXPECT_EQ(s.audio_dir, "/var/lib/confidant/audio");
+    EXPECT_EQ(load({{"DATA_DIR", "/srv/c"}}).audio_dir, "/srv/c/audio");
+    EXPECT_NE(error_of({{"TTS_PROVIDER", "gemini"}}).find("GEMINI_API_KEY"), std::string::npos);
+    for (const auto& [name, value] :
+         std::vector<std::pair<std::string, std::string>>{{"TTS_PROVIDER", "festival"},
+                                                          {"GEMINI_TTS_MODEL", "../models/x"},
+                                                          {"ESPEAK_VOICE", "en us"},
+                                                          {"ESPEAK_RATE", "20"},
+                                                          {"ESPEAK_RATE", "fast"}}) {
+        const auto err = error_of({{name, value}});
+        EXPECT_NE(err.find(name), std::string::npos) << name << "=" << value << " gave: " << err;
+    }
+}
+
 TEST(Config, DotenvSyntax) {
     const auto env = parse_dotenv(
         "# comment\n\nG=   # only a comment\nexport A=1\nB = two words \nC=\"quoted # not a "
@@ -210,7 +241,8 @@ TEST(Config, EnvExampleLoadsAsDefaults) {
           "FREE_MESSAGES_PER_DAY", "LOG_FORMAT", "MAX_BODY_BYTES", "QUEUE_BACKEND", "DATA_DIR",
           "LOGIN_FAILURES_PER_WINDOW", "LOGIN_FAILURE_WINDOW_SECONDS", "REGISTRATIONS_PER_HOUR",
           "PASSWORD_HASH_QUEUE", "MAX_CONNECTIONS", "BODY_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS",
-          "TRUSTED_PROXIES", "DB_POOL_TIMEOUT"}) {
+          "TRUSTED_PROXIES", "DB_POOL_TIMEOUT", "TTS_PROVIDER", "GEMINI_TTS_MODEL", "ESPEAK_VOICE",
+          "ESPEAK_RATE", "AUDIO_DIR"}) {
         EXPECT_TRUE(env.count(name)) << name;
     }
     const std::vector<std::string> scheduler_names = {"SCHEDULER_ENABLED",
