@@ -153,11 +153,14 @@ TEST(SqliteDatabase, RecordsMigrationsWithClockTime) {
     EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "chat_history_quota_index", "1800000000"}));
     EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "usage_counters_and_idempotency_reservations",
                                                  "1800000000"}));
+    EXPECT_EQ(rows[4], (std::vector<std::string>{"5", "jobs_and_audio", "1800000000"}));
     const auto tables = raw.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name");
-    EXPECT_EQ(tables, (std::vector<std::vector<std::string>>{{"chat_history"},
+    EXPECT_EQ(tables, (std::vector<std::vector<std::string>>{{"audio"},
+                                                             {"chat_history"},
                                                              {"idempotency_keys"},
+                                                             {"jobs"},
                                                              {"schema_migrations"},
                                                              {"usage_daily"},
                                                              {"users"}}));
