@@ -1,6 +1,9 @@
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <cstdio>
+#include <limits>
+#include <optional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,8 +15,10 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: confidant serve | migrate | user create --username NAME [--admin] | version\n"
-    "       (user create reads the password from standard input)\n";
+    "usage: confidant serve | worker | migrate | version\n"
+    "       confidant user create --username NAME [--admin]   (reads the password from stdin)\n"
+    "       confidant jobs enqueue --type TYPE [--count N] [--payload JSON] [--max-attempts N]\n"
+    "                              [--user ID]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::fprintf(stderr, "confidant: %s\n", message.c_str());
@@ -50,14 +55,65 @@ int main(int argc, char** argv) {
             std::printf("confidant %s\n", CONFIDANT_VERSION);
             return 0;
         }
-        if (cmd == "serve" || cmd == "migrate") {
+        if (cmd == "serve" || cmd == "migrate" || cmd == "worker") {
             if (args.size() > 1) {
                 usage_error(cmd + ": unknown argument \"" + args[1] + "\"");
             }
             auto settings = load_settings();
             init_logs(settings);
             confidant::app::App app(settings);
-            return cmd == "serve" ? app.serve() : app.migrate();
+            if (cmd == "serve") {
+                return app.serve();
+            }
+            return cmd == "worker" ? app.work() : app.migrate();
+        }
+        if (cmd == "jobs") {
+            if (args.size() < 2 || args[1] != "enqueue") {
+                usage_error(args.size() < 2 ? "jobs: expected \"enqueue\""
+                                            : "jobs: unknown subcommand \"" + args[1] + "\"");
+            }
+            std::string type;
+            std::string payload = "{}";
+            long count = 1;
+            int max_attempts = 5;
+            std::optional<long long> user;
+            auto number = [](const std::string& flag, const std::string& v, long long lo,
+                             long long hi) {
+                long long n = 0;
+                auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+                    usage_error(flag + " must be an integer in " + std::to_string(lo) + ".." +
+                                std::to_string(hi));
+                }
+                return n;
+            };
+            for (std::size_t i = 2; i < args.size(); ++i) {
+                const std::string& a = args[i];
+                if (i + 1 >= args.size()) {
+                    usage_error(a + " needs a value");
+                }
+                const std::string& v = args[++i];
+                if (a == "--type") {
+                    type = v;
+                } else if (a == "--payload") {
+                    payload = v;
+                } else if (a == "--count") {
+                    count = static_cast<long>(number(a, v, 1, 10'000'000));
+                } else if (a == "--max-attempts") {
+                    max_attempts = static_cast<int>(number(a, v, 1, 100));
+                } else if (a == "--user") {
+                    user = number(a, v, 1, std::numeric_limits<long long>::max());
+                } else {
+                    usage_error("jobs enqueue: unknown flag \"" + a + "\"");
+                }
+            }
+            if (type.empty() || type.size() > 64) {
+                usage_error("--type is required (1..64 characters)");
+            }
+            auto settings = load_settings();
+            init_logs(settings);
+            confidant::app::App app(settings);
+            return app.enqueue_jobs(type, payload, count, max_attempts, user);
         }
         if (cmd == "user") {
             if (args.size() < 2 || args[1] != "create") {

@@ -259,6 +259,7 @@ void App::Parts::build_queue(bool with_workers) {
     ws.concurrency = s.worker_concurrency != 0
                          ? s.worker_concurrency
                          : 4 * std::max(1u, std::thread::hardware_concurrency());
+    ws.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
     workers = std::make_unique<queue::WorkerPool>(ioc.get_executor(), *queue, ws);
     workers->add(queue::JobType{.type = "noop", .handler = std::make_shared<queue::NoopJob>()});
     if (s.queue_record_file) {
@@ -301,6 +302,83 @@ int App::create_user(const std::string& username, const std::string& password, b
     }
     std::printf("created %s \"%s\" with id %lld\n", admin ? "admin" : "user", username.c_str(),
                 static_cast<long long>(created->id));
+    return 0;
+}
+
+int App::enqueue_jobs(const std::string& type, const std::string& payload, long count,
+                      int max_attempts, std::optional<long long> user_id) {
+    auto& p = *parts_;
+    p.run_sync(p.db.migrate());
+    p.build_queue(false);
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    storage::JobId first = 0;
+    storage::JobId last = 0;
+    // Batches of 500 per transaction: one commit each.
+    for (long done = 0; done < count;) {
+        storage::Transaction tx;
+        std::vector<storage::Slot<storage::ops::EnqueueJob>> slots;
+        for (long i = 0; i < 500 && done < count; ++i, ++done) {
+            storage::NewJob job;
+            job.type = type;
+            job.payload = payload;
+            job.max_attempts = max_attempts;
+            if (user_id) {
+                job.user_id = *user_id;
+            }
+            slots.push_back(tx.add(storage::ops::EnqueueJob{std::move(job), now_ms}));
+        }
+        p.run_sync([&]() -> Task<int> {
+            co_await p.db.execute(tx);
+            co_return 0;
+        }());
+        for (auto& slot : slots) {
+            const auto id = tx.take(slot).id;
+            first = first == 0 ? id : std::min(first, id);
+            last = std::max(last, id);
+        }
+    }
+    std::printf("enqueued %ld %s jobs (ids %lld..%lld)\n", count, type.c_str(),
+                static_cast<long long>(first), static_cast<long long>(last));
+    return 0;
+}
+
+int App::work() {
+    auto& p = *parts_;
+    const auto& s = p.settings;
+    asio::signal_set signals(p.ioc, SIGINT, SIGTERM);
+    const int version = p.run_sync(p.db.migrate());
+    spdlog::info("database {} at schema version {}", config::redact_url(s.database_url), version);
+    p.build_services();
+    p.build_queue(true);
+    p.workers->start();
+    spdlog::info("confidant {} worker {} running {} workers (queue backend {})", CONFIDANT_VERSION,
+                 App::Parts::worker_id(), p.workers->concurrency(), p.queue->backend());
+    std::printf("worker started\n");
+    std::fflush(stdout);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) {
+            return;
+        }
+        spdlog::info("signal {}: draining the workers (up to {} s)", sig, s.drain_timeout_s);
+        asio::co_spawn(
+            p.ioc,
+            [&]() -> Task<void> {
+                co_await p.workers->drain();
+                if (p.redis) {
+                    co_await p.redis->close();
+                }
+                p.ioc.stop();
+            },
+            [&](std::exception_ptr e) {
+                log_if_exception("worker drain", e);
+                p.ioc.stop();
+            });
+    });
+    p.ioc.restart();
+    p.ioc.run();
+    spdlog::info("worker stopped");
     return 0;
 }
 
