@@ -51,7 +51,7 @@ void add_chat_routes(http::Router& r, Services& s) {
               auto text = require_string(body, "message");
               check_length("message", text, 1, 8000);
               const bool stream = wants_stream(req, body);
-              optional_bool(body, "speak");  // type-checked; speech arrives with the queue
+              const bool speak = optional_bool(body, "speak").value_or(false);
               auto key = idempotency_key(req);
               auto prepare_result =
                   co_await s.chat->prepare(c.profile, std::move(text), std::move(key));
@@ -59,6 +59,7 @@ void add_chat_routes(http::Router& r, Services& s) {
               if (prepared.replay) {
                   co_return http::Response::json(200, std::move(*prepared.replay));
               }
+              prepared.speak = speak;
               if (!stream) {
                   auto generated = co_await s.chat->generate(std::move(prepared));
                   co_return http::Response::json(200, std::move(generated.value().body));

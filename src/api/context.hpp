@@ -31,6 +31,7 @@ class MetricsRegistry;
 
 namespace confidant::domain {
 class Chat;
+class Speech;
 }  // namespace confidant::domain
 namespace confidant::queue {
 class Queue;
@@ -54,6 +55,8 @@ struct Services {
     /// The job queue, and this process's workers (null in a process without workers).
     queue::Queue* queue = nullptr;
     queue::WorkerPool* workers = nullptr;
+    /// Text to speech (null when the workers or speech are not running in this process).
+    domain::Speech* speech = nullptr;
     /// Tokens that verified recently (token → "user id:exp"), so a client's next request skips
     /// the HMAC and JSON work. Null = verify every time.
     cache::LocalCache* token_cache = nullptr;
@@ -84,5 +87,6 @@ void add_chat_routes(http::Router& r, Services& s);
 void add_openai_routes(http::Router& r, Services& s);
 void add_admin_routes(http::Router& r, Services& s);
 void add_job_routes(http::Router& r, Services& s);
+void add_speech_routes(http::Router& r, Services& s);
 
 }  // namespace confidant::api

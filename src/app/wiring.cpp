@@ -34,7 +34,11 @@
 #include "obs/metrics.hpp"
 #include "ratelimit/local_rate_limiter.hpp"
 #include "auth/secret_file.hpp"
+#include "domain/speech.hpp"
 #include "queue/basic_jobs.hpp"
+#include "tts/audio_library.hpp"
+#include "tts/espeak/espeak_speaker.hpp"
+#include "tts/gemini/gemini_speaker.hpp"
 #include "queue/db/db_queue.hpp"
 #include "queue/workers.hpp"
 #include "storage/instrumented_database.hpp"
@@ -121,6 +125,10 @@ struct App::Parts {
     std::unique_ptr<domain::Chat> chat;
     std::unique_ptr<queue::DbQueue> queue;
     std::unique_ptr<queue::WorkerPool> workers;
+    std::unique_ptr<BlockingPool> file_pool;
+    std::unique_ptr<tts::Speaker> speaker;
+    std::unique_ptr<tts::AudioLibrary> audio;
+    std::unique_ptr<domain::Speech> speech;
 
     obs::MetricsRegistry metrics;
     api::Services services;
@@ -245,12 +253,37 @@ void App::Parts::build_services() {
     api::add_openai_routes(router, services);
     api::add_admin_routes(router, services);
     api::add_job_routes(router, services);
+    api::add_speech_routes(router, services);
 }
 
 void App::Parts::build_queue(bool with_workers) {
     const auto& s = settings;
     queue = std::make_unique<queue::DbQueue>(db);
     services.queue = queue.get();
+    if (chat) {
+        chat->set_queue(queue.get());
+    }
+    if (chat) {
+        // Speech: the server serves the audio files, the workers make them (AUDIO_DIR shared).
+        file_pool = std::make_unique<BlockingPool>(2, "files");
+        audio = std::make_unique<tts::AudioLibrary>(tts::AudioLibrarySettings{s.audio_dir},
+                                                    *file_pool);
+        if (s.tts_provider == "gemini") {
+            if (!http_client) {
+                http_client = std::make_shared<http_client::Client>(ioc.get_executor());
+            }
+            tts::GeminiSpeakerSettings gs;
+            gs.api_key = s.gemini_api_key.value_or("");
+            gs.model = s.gemini_tts_model;
+            gs.base_url = s.gemini_base_url;
+            speaker = std::make_unique<tts::GeminiSpeaker>(gs, http_client);
+        } else {
+            speaker = std::make_unique<tts::EspeakSpeaker>(
+                tts::EspeakSettings{s.espeak_voice, static_cast<int>(s.espeak_rate_wpm)});
+        }
+        speech = std::make_unique<domain::Speech>(*speaker, *audio);
+        services.speech = speech.get();
+    }
     if (!with_workers) {
         return;
     }
@@ -265,6 +298,9 @@ void App::Parts::build_queue(bool with_workers) {
     if (s.queue_record_file) {
         workers->add(queue::JobType{
             .type = "record", .handler = std::make_shared<queue::RecordJob>(*s.queue_record_file)});
+    }
+    if (speech) {
+        workers->add(speech->job_type());
     }
     queue->on_notify([w = workers.get()] { w->notify(); });
     services.workers = workers.get();

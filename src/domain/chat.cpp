@@ -15,7 +15,9 @@
 
 #include "cache/cached.hpp"
 #include "core/log_exception.hpp"
+#include "domain/speech.hpp"
 #include "domain/users.hpp"
+#include "queue/queue.hpp"
 #include "ratelimit/rate_limiter.hpp"
 
 namespace confidant::domain {
@@ -116,11 +118,15 @@ std::string system_instruction(const Profile& p, const std::string& fallback) {
 }
 
 std::string render_exchange(const storage::Message& u, const storage::Message& r,
-                            const std::string& model) {
+                            const std::string& model,
+                            std::optional<std::int64_t> tts_job_id = std::nullopt) {
     boost::json::object o;
     o["message"] = message_object(u);
     o["reply"] = message_object(r);
     o["model"] = model;
+    if (tts_job_id) {
+        o["tts_job_id"] = std::to_string(*tts_job_id);
+    }
     return boost::json::serialize(o);
 }
 
@@ -390,15 +396,25 @@ Task<Result<ChatAnswer>> Chat::generate(PreparedTurn turn, llm::DeltaSink on_del
     ex.at = now();
     ex.idempotency_key = turn.idempotency_key;
     ex.model = answer.model;
+    const std::string reply_text = ex.reply_text;
     storage::Transaction tx;
     const auto stored_slot = tx.add(std::move(ex));
+    // The reply's speech is enqueued with the exchange: both are stored or neither.
+    std::optional<storage::Slot<storage::ops::EnqueueJob>> tts_slot;
+    if (turn.speak && queue_ != nullptr) {
+        tts_slot = queue_->enqueue_in(tx, Speech::job_for(turn.user_id, reply_text, std::nullopt));
+    }
     co_await db_.execute(tx);
     if (turn.reservation) {
         turn.reservation->complete();
     }
     storage::StoredExchange stored = tx.take(stored_slot);
+    if (tts_slot) {
+        answer.tts_job_id = tx.take(*tts_slot).id;
+        queue_->notify();
+    }
     co_await invalidate_history(turn.user_id);
-    answer.body = render_exchange(stored.message, stored.reply, answer.model);
+    answer.body = render_exchange(stored.message, stored.reply, answer.model, answer.tts_job_id);
     answer.message = std::move(stored.message);
     answer.reply = std::move(stored.reply);
     co_return answer;

@@ -21,6 +21,9 @@ class Cached;
 namespace confidant::ratelimit {
 class RateLimiter;
 }
+namespace confidant::queue {
+class Queue;
+}
 
 namespace confidant::domain {
 
@@ -46,12 +49,13 @@ std::string message_json(const storage::Message& m);
 
 /// What the API answers for a chat turn: the API.md body, already rendered.
 struct ChatAnswer {
-    std::string body;  ///< {"message","reply","model"}
+    std::string body;  ///< {"message","reply","model","tts_job_id"?}
     storage::Message message;
     storage::Message reply;
     std::string model;
     llm::Usage usage;
     std::string finish_reason;
+    std::optional<std::int64_t> tts_job_id;
 };
 
 /// A turn that passed the checks and is ready to be generated.
@@ -62,6 +66,8 @@ struct PreparedTurn {
     /// Set when an earlier request with the same Idempotency-Key already answered: its body.
     std::optional<std::string> replay;
     llm::CompletionRequest request;
+    /// Speak the reply: a TTS job is enqueued in the transaction that stores the exchange.
+    bool speak = false;
     /// Holds this turn's place in the in-flight count, and its Idempotency-Key reservation in
     /// the database, until the exchange is stored; dropped unfinished (the model failed, the
     /// client left), it gives the key back.
@@ -80,6 +86,9 @@ class Chat {
     Chat(storage::Database& db, Users& users, llm::Provider& provider, cache::Cached* cached,
          ratelimit::RateLimiter* limiter, const ChatSettings& settings,
          const Clock& clock = Clock::real());
+
+    /// Where `speak` turns enqueue their TTS jobs (null: `speak` is ignored).
+    void set_queue(queue::Queue* queue) { queue_ = queue; }
 
     /// Reserves the Idempotency-Key (or finds the earlier answer to replay), checks the rate
     /// limit and the daily quota, and assembles the prompt from the profile's persona and name.
@@ -127,6 +136,7 @@ class Chat {
     llm::Provider& provider_;
     cache::Cached* cached_;
     ratelimit::RateLimiter* limiter_;
+    queue::Queue* queue_ = nullptr;
     ChatSettings settings_;
     const Clock& clock_;
 

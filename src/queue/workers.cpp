@@ -254,7 +254,9 @@ Task<void> WorkerPool::run_one(Job job) {
                 o.error = timed_out ? "timed out after " + std::to_string(type.timeout.count()) +
                                           " ms"
                                     : outcome->error().message;
-                if (j.attempts < j.max_attempts) {
+                const bool hopeless =
+                    outcome && !outcome->has_value() && outcome->error().code == ErrorCode::bad_request;
+                if (j.attempts < j.max_attempts && !hopeless) {
                     o.retry_at = now_ms() + retry_delay(type, j.attempts).count();
                 } else {
                     dead = true;

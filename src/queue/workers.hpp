@@ -31,7 +31,8 @@ struct JobContext {
 
 /// Runs one attempt of a job type. Returns the result (a JSON object, kept with the job) or an
 /// error: the attempt failed and is retried after the type's backoff until max_attempts, then
-/// the job is dead. May throw (counted as a failed attempt). Runs on the worker pool's
+/// the job is dead; an error with ErrorCode::bad_request (the job itself is wrong: no retry can
+/// help) makes it dead at once. May throw (counted as a failed attempt). Runs on the worker pool's
 /// executor; blocking work belongs on a BlockingPool. Cancelled (Asio cancellation of the
 /// awaiting coroutine) when the lease is lost, the timeout passes or a drain ends.
 class JobHandler {
