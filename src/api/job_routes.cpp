@@ -161,17 +161,15 @@ void add_job_routes(http::Router& r, Services& s) {
           require_admin(s, [&s](http::Request& req, Caller&) -> Task<http::Response> {
               const auto id = path_job_id(req);
               auto& q = require_queue(s);
-              const auto change = co_await q.retry(id);
-              if (change == queue::JobChange::not_found) {
+              // (Not a structured binding of the co_await: GCC 12 mis-destroys its temporaries.)
+              auto retried = co_await q.retry(id);
+              auto& [change, job] = retried;
+              if (change == queue::JobChange::not_found || !job) {
                   not_found("no such job");
               }
               if (change != queue::JobChange::done) {
                   throw ErrorException(make_error(
                       ErrorCode::conflict, "only a dead or failed job can be retried"));
-              }
-              auto job = co_await q.find(id);
-              if (!job) {
-                  not_found("no such job");
               }
               co_return json_response(202, job_object(*job));
           }));

@@ -473,7 +473,7 @@ int App::serve() {
     const int version = p.run_sync(p.db.migrate());
     spdlog::info("database {} at schema version {}", config::redact_url(s.database_url), version);
     p.build_services();
-    p.build_queue(true);
+    p.build_queue(s.workers_in_serve);
     if (s.admin_username && s.admin_password) {
         p.run_sync(p.users->ensure_admin(*s.admin_username, *s.admin_password));
     }
@@ -483,6 +483,15 @@ int App::serve() {
     p.metrics.add([&p](std::string& out) { p.db.render(out); });
     if (p.workers) {
         p.metrics.add([&p](std::string& out) { p.workers->render_metrics(out); });
+    }
+    if (p.audio) {
+        p.metrics.add([&p](std::string& out) {
+            obs::write_help(out, "tts_syntheses_total", "counter",
+                            "Speech synthesized by this process (audio served from the library "
+                            "is not counted).");
+            obs::write_sample(out, "tts_syntheses_total", "",
+                              static_cast<double>(p.audio->synthesis_count()));
+        });
     }
     add_collectors(p.metrics, p.local_cache.get(), p.llm.get(), p.redis.get());
 

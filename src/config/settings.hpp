@@ -107,6 +107,7 @@ struct Settings {
     // Later subsystems (validated now so a typo fails early)
     std::string queue_backend = "db";
     std::size_t worker_concurrency = 0;  ///< 0 = 4 per core (jobs mostly wait on I/O)
+    bool workers_in_serve = true;        ///< false: only `confidant worker` processes run jobs
     /// Set: register the `record` job type appending to this file (delivery tests).
     std::optional<std::string> queue_record_file;
     std::string tts_provider = "espeak";

@@ -69,8 +69,9 @@ class Queue {
     virtual Task<std::optional<Job>> find(JobId id) = 0;
     /// Removes a queued job (only the owner's when `owner` is set).
     virtual Task<JobChange> cancel(JobId id, std::optional<storage::UserId> owner) = 0;
-    /// Queues a dead or failed job again with fresh attempts.
-    virtual Task<JobChange> retry(JobId id) = 0;
+    /// Queues a dead or failed job again with fresh attempts; with `done`, the job as it was
+    /// queued (read in the same transaction).
+    virtual Task<std::pair<JobChange, std::optional<Job>>> retry(JobId id) = 0;
     /// Removes a job that is not running.
     virtual Task<JobChange> remove(JobId id) = 0;
     virtual Task<JobPage> list(std::optional<std::string> status, int limit,

@@ -41,12 +41,16 @@ Task<JobChange> DbQueue::cancel(JobId id, std::optional<storage::UserId> owner) 
     return db_.run<ops::CancelJob>(id, owner);
 }
 
-Task<JobChange> DbQueue::retry(JobId id) {
-    JobChange change = co_await db_.run<ops::RetryJob>(id, now_ms());
-    if (change == JobChange::done) {
+Task<std::pair<JobChange, std::optional<Job>>> DbQueue::retry(JobId id) {
+    storage::Transaction tx;
+    const auto retried = tx.add(ops::RetryJob{id, now_ms()});
+    const auto found = tx.add(ops::FindJob{id});
+    co_await db_.execute(tx);
+    std::pair<JobChange, std::optional<Job>> out{tx.take(retried), tx.take(found)};
+    if (out.first == JobChange::done) {
         notify();
     }
-    co_return change;
+    co_return out;
 }
 
 Task<JobChange> DbQueue::remove(JobId id) { return db_.run<ops::DeleteJob>(id); }

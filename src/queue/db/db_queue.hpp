@@ -26,7 +26,7 @@ class DbQueue final : public Queue {
     void notify() override;
     Task<std::optional<Job>> find(JobId id) override;
     Task<JobChange> cancel(JobId id, std::optional<storage::UserId> owner) override;
-    Task<JobChange> retry(JobId id) override;
+    Task<std::pair<JobChange, std::optional<Job>>> retry(JobId id) override;
     Task<JobChange> remove(JobId id) override;
     Task<JobPage> list(std::optional<std::string> status, int limit,
                        std::optional<JobId> before) override;
