@@ -18,7 +18,7 @@ APT_PACKAGES := g++ cmake make pkg-config ccache \
   redis-server wrk python3 python3-jwt curl ca-certificates \
   postgresql libpq-dev
 
-.PHONY: run test deps build build-asan unit e2e bench clean
+.PHONY: run test deps build build-asan unit e2e bench clean chaos-queue
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,10 @@ test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j1
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -L unit --timeout 900 -j1
+
+# The full form of the worker-crash test: 10,000 jobs, 50 SIGKILLs of 4 workers.
+chaos-queue: build
+	cd tests/e2e && QUEUE_CRASH_FULL=1 CONFIDANT_BIN=$(CURDIR)/$(BUILD)/confidant python3 -m unittest -v test_queue_crash
 
 bench: build
 	bench/http.sh

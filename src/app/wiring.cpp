@@ -293,6 +293,10 @@ void App::Parts::build_queue(bool with_workers) {
                          ? s.worker_concurrency
                          : 4 * std::max(1u, std::thread::hardware_concurrency());
     ws.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    ws.lease = std::chrono::milliseconds(static_cast<long>(s.job_lease_s * 1000));
+    // Expired leases are looked for twice a lease (at most every 5 s).
+    ws.maintain_every = std::clamp(ws.lease / 2, std::chrono::milliseconds(200),
+                                   std::chrono::milliseconds(5000));
     workers = std::make_unique<queue::WorkerPool>(ioc.get_executor(), *queue, ws);
     workers->add(queue::JobType{.type = "noop", .handler = std::make_shared<queue::NoopJob>()});
     if (s.queue_record_file) {

@@ -420,6 +420,7 @@ Settings load(const Environment& env) {
     r.integer("WORKER_CONCURRENCY", s.worker_concurrency, 0, 4096);
     r.optional_string("QUEUE_RECORD_FILE", s.queue_record_file);
     r.boolean("WORKERS_IN_SERVE", s.workers_in_serve);
+    r.number("JOB_LEASE_SECONDS", s.job_lease_s, 0.5, 3600);
     r.one_of("TTS_PROVIDER", s.tts_provider, {"espeak", "gemini"});
     if (s.tts_provider == "gemini" && !s.gemini_api_key) {
         throw ConfigError("GEMINI_API_KEY: required when TTS_PROVIDER=gemini");

@@ -108,6 +108,7 @@ struct Settings {
     std::string queue_backend = "db";
     std::size_t worker_concurrency = 0;  ///< 0 = 4 per core (jobs mostly wait on I/O)
     bool workers_in_serve = true;        ///< false: only `confidant worker` processes run jobs
+    double job_lease_s = 30;  ///< a claimed job's lease; a dead worker's jobs return after it
     /// Set: register the `record` job type appending to this file (delivery tests).
     std::optional<std::string> queue_record_file;
     std::string tts_provider = "espeak";

@@ -5,6 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <stdexcept>
 
 namespace confidant::queue {
@@ -25,6 +29,18 @@ RecordJob::~RecordJob() {
 }
 
 Task<Result<std::string>> RecordJob::run(JobContext& ctx) {
+    // Optional `{"sleep_ms": n}`: the work takes that long before its side effect, so that a
+    // test can kill a worker in the middle of it.
+    boost::system::error_code ec;
+    const auto payload = boost::json::parse(ctx.job.payload, ec);
+    if (!ec && payload.is_object()) {
+        if (const auto* ms = payload.as_object().if_contains("sleep_ms");
+            ms != nullptr && ms->is_int64() && ms->as_int64() > 0) {
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor,
+                                        std::chrono::milliseconds(ms->as_int64()));
+            co_await t.async_wait(boost::asio::use_awaitable);
+        }
+    }
     const std::string line = std::to_string(ctx.job.id) + " " + std::to_string(ctx.job.attempts) +
                              " " + std::to_string(::getpid()) + "\n";
     // One write of a short line with O_APPEND: lines from several processes never interleave.

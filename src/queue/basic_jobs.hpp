@@ -14,7 +14,7 @@ class NoopJob final : public JobHandler {
 };
 
 /// `record`: appends "<job id> <attempt> <pid>\n" to a file (one write, O_APPEND), then
-/// succeeds. Registered only when QUEUE_RECORD_FILE is set: delivery tests count the lines to
+/// succeeds; with a payload `{"sleep_ms": n}` it first waits n ms (a job that takes time). Registered only when QUEUE_RECORD_FILE is set: delivery tests count the lines to
 /// prove every job ran at least once and to count the duplicates a crash causes. The append is
 /// the whole side effect, and a duplicate line is harmless, which is what makes the handler
 /// idempotent enough for at-least-once delivery.
