@@ -378,6 +378,38 @@ TEST_P(StoreConformance, ATransactionSpanningAreasIsAllOrNothing) {
               (std::vector<MessageId>{e.message.id, e.reply.id}));
 }
 
+// The outbox: a job caused by an exchange is stored with it or not at all.
+TEST_P(StoreConformance, AJobIsEnqueuedWithItsExchangeOrNotAtAll) {
+    const User u = user("alice");
+    auto job = [&](std::string text) {
+        NewJob j;
+        j.type = "tts";
+        j.user_id = u.id;
+        j.payload = "{\"text\":\"" + text + "\"}";
+        return j;
+    };
+    Transaction failing;
+    failing.add(ops::AppendExchange{.user_id = u.id + 1000, .user_text = "q", .reply_text = "r",
+                                    .at = kT0});
+    failing.add(ops::EnqueueJob{job("lost"), kT0 * 1000});
+    EXPECT_ANY_THROW(run_task(db_->execute(failing)));
+    EXPECT_TRUE(run(ops::ListJobs{std::nullopt, 10, std::nullopt}).jobs.empty());
+
+    Transaction ok;
+    const auto stored =
+        ok.add(ops::AppendExchange{.user_id = u.id, .user_text = "q", .reply_text = "r", .at = kT0});
+    const auto queued = ok.add(ops::EnqueueJob{job("kept"), kT0 * 1000});
+    run_task(db_->execute(ok));
+    const auto e = ok.take(stored);
+    const auto j = run(ops::FindJob{ok.take(queued).id});
+    ASSERT_TRUE(j.has_value());
+    EXPECT_EQ(j->status, "queued");
+    EXPECT_EQ(j->payload, "{\"text\":\"kept\"}");
+    EXPECT_EQ(j->user_id, u.id);
+    EXPECT_EQ(ids(run(ops::History{u.id, 10, std::nullopt})),
+              (std::vector<MessageId>{e.message.id, e.reply.id}));
+}
+
 TEST_P(StoreConformance, ReadOnlyTransactionsSeeOneSnapshot) {
     const User u = user("alice");
     auto [q, r] = exchange(u.id, "a", "ra", kT0);
