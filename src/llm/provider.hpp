@@ -23,6 +23,14 @@ struct CompletionRequest {
     std::vector<Turn> contents;      ///< history, oldest first; the last one is the new user turn
     double temperature = 0.9;
     int max_output_tokens = 1024;
+    /// Structured output: a JSON Schema (as JSON text) the answer must follow. The provider asks
+    /// for JSON that matches it (Gemini: `generationConfig.responseMimeType:
+    /// "application/json"` + `responseJsonSchema`; OpenAI: `response_format` of type
+    /// `json_schema`, strict) and returns the JSON text as Completion::text. The caller still
+    /// validates what comes back: a model may not comply.
+    std::optional<std::string> response_schema;
+    /// The schema's name where the API wants one (OpenAI), [a-zA-Z0-9_-]{1,64}.
+    std::string response_schema_name = "answer";
 };
 
 struct Usage {
